@@ -1,0 +1,1 @@
+"""Pair-construction pipelines (DPA generative augmentation, RRPO self-alignment)."""

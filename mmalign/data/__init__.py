@@ -1,0 +1,1 @@
+"""Records, readers, tag parsing, phrase-to-token mapping, media loading and collation."""

@@ -1,0 +1,1 @@
+"""Trainers for DPA, RRPO, DPO and TDPO."""
