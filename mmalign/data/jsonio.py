@@ -1,0 +1,82 @@
+"""Reading JSON / JSONL files record by record, keeping each record's line number.
+
+The standard library's ``json.load`` forgets where a record was; error messages must name
+``file:line``, so JSON arrays are decoded element by element with ``JSONDecoder.raw_decode``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import DataError
+
+_DECODER = json.JSONDecoder()
+
+
+def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)`` from a JSONL file or a JSON file holding a list of objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    start = _skip_space(text, 0)
+    if start < len(text) and text[start] == "[":
+        yield from _iter_array(path, text, start + 1)
+    else:
+        yield from _iter_lines(path, text)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _iter_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{lineno}") from None
+        if not isinstance(record, dict):
+            raise DataError("expected a JSON object", source=f"{path}:{lineno}")
+        yield lineno, record
+
+
+def _iter_array(path: Path, text: str, pos: int) -> Iterator[tuple[int, dict]]:
+    lineno = 1 + text.count("\n", 0, pos)
+    while True:
+        next_pos = _skip_space(text, pos)
+        lineno += text.count("\n", pos, next_pos)
+        pos = next_pos
+        if pos >= len(text):
+            raise DataError("unterminated JSON array", source=f"{path}:{lineno}")
+        if text[pos] == "]":
+            return
+        try:
+            record, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{err.lineno}") from None
+        if not isinstance(record, dict):
+            raise DataError("expected a JSON object", source=f"{path}:{lineno}")
+        yield lineno, record
+        lineno += text.count("\n", pos, end)
+        pos = _skip_space(text, end)
+        if pos < len(text) and text[pos] == ",":
+            lineno += text.count("\n", end, pos + 1)
+            pos += 1
+        else:
+            lineno += text.count("\n", end, pos)
+
+
+def write_jsonl(path: str | Path, records: list[dict]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
