@@ -161,15 +161,26 @@ def check_image(
     try:
         with Image.open(p) as im:
             width, height = im.size
-            try:
-                orientation = im.getexif().get(_EXIF_ORIENTATION)
-            except Exception:  # unreadable EXIF is ignored by exif_transpose too
-                orientation = None
-            im.verify()
+            exif_bytes = im.info.get("exif")  # JPEG / WebP: parsed with the header
+            late_exif = exif_bytes is None and im.format in ("PNG", "TIFF", "MPO")
+            im.verify()  # must come straight after open
+        orientation = None
+        try:
+            if exif_bytes is not None:
+                exif = Image.Exif()
+                exif.load(exif_bytes)
+                orientation = exif.get(_EXIF_ORIENTATION)
+            elif late_exif:  # EXIF may sit anywhere in these: a second, header-only open
+                with Image.open(p) as im:
+                    orientation = im.getexif().get(_EXIF_ORIENTATION)
+        except Exception:  # unreadable EXIF is ignored by exif_transpose too
+            orientation = None
     except Exception as exc:
         raise DataError(f"cannot read image {p}: {_reason(exc)}", source=source, record_id=record_id) from exc
     if width <= 0 or height <= 0:
-        raise DataError(f"cannot read image {p}: empty image ({width}x{height})", source=source, record_id=record_id)
+        raise DataError(
+            f"cannot read image {p}: empty image ({width}x{height})", source=source, record_id=record_id
+        )
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return width, height
@@ -282,7 +293,9 @@ class _Video:
         self.info = _stream_info(self.container, self.stream)
 
     def error(self, reason: str) -> DataError:
-        return DataError(f"cannot read video {self.path}: {reason}", source=self.source, record_id=self.record_id)
+        return DataError(
+            f"cannot read video {self.path}: {reason}", source=self.source, record_id=self.record_id
+        )
 
     def __enter__(self) -> _Video:
         return self
@@ -421,7 +434,9 @@ def load_video(
         raise ValueError("give num_frames or fps, not both")
     if num_frames is None and fps is None:
         num_frames = DEFAULT_NUM_FRAMES
-    if num_frames is not None and (isinstance(num_frames, bool) or int(num_frames) != num_frames or num_frames <= 0):
+    if num_frames is not None and (
+        isinstance(num_frames, bool) or int(num_frames) != num_frames or num_frames <= 0
+    ):
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
