@@ -1,0 +1,187 @@
+"""Recipes: YAML files with flat keys, ``key=value`` overrides, validation into dataclasses.
+
+A recipe sets any field of :class:`ModelConfig`, :class:`DataConfig`, :class:`RunConfig` and of the
+method's trainer config (a :class:`transformers.TrainingArguments` subclass), TRL-style flat names
+(``learning_rate``, ``lora_r``, ``alpha``…). OmegaConf merges the recipe with the overrides (dotted
+keys reach into dict-valued fields); unknown keys and values of the wrong type are rejected with the
+closest valid names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError
+from .models import ModelConfig
+from .trainers import METHODS, PreferenceConfig
+
+RECIPE_DIRS = (Path(__file__).resolve().parent.parent / "recipes", Path.cwd() / "recipes")
+
+
+@dataclass
+class DataConfig:
+    train_file: str = field(default="", metadata={"help": "Pairs: JSON/JSONL file or datasets name[:split]."})
+    ref_file: str | None = field(default=None, metadata={"help": "DPA reference samples (LLaVA conversations)."})
+    media_root: str | None = field(default=None, metadata={"help": "Directory that relative media paths start from."})
+    format: str = field(default="auto", metadata={"help": "auto, dpa, rrpo, canonical, preference."})
+    ref_format: str = field(default="auto", metadata={"help": "auto, llava, canonical."})
+    num_frames: int | None = field(default=16, metadata={"help": "Frames sampled uniformly per video."})
+    fps: float | None = field(default=None, metadata={"help": "Sample videos at this rate instead."})
+    max_samples: int | None = field(default=None, metadata={"help": "Use only the first N pairs."})
+
+
+@dataclass
+class RunConfig:
+    method: str = field(default="dpa", metadata={"help": "dpa, rrpo, rrpo_seqreward, rrpo_nokl, dpo, tdpo."})
+    recipe: str | None = None
+    save_merged: bool = field(default=False, metadata={"help": "Also write LoRA-merged full weights."})
+    validate_data: bool = field(default=True, metadata={"help": "Encode every sample once before training."})
+
+
+@dataclass
+class TrainSetup:
+    run: RunConfig
+    model: ModelConfig
+    data: DataConfig
+    training: PreferenceConfig
+    raw: dict[str, Any]
+
+
+def list_recipes() -> list[str]:
+    names = set()
+    for directory in RECIPE_DIRS:
+        if directory.is_dir():
+            names.update(p.stem for p in directory.glob("*.yaml"))
+    return sorted(names)
+
+
+def recipe_path(name: str) -> Path:
+    candidate = Path(name).expanduser()
+    if candidate.suffix in (".yaml", ".yml"):
+        if candidate.is_file():
+            return candidate
+        raise ConfigError(f"recipe file not found: {name}")
+    for directory in RECIPE_DIRS:
+        path = directory / f"{name}.yaml"
+        if path.is_file():
+            return path
+    close = difflib.get_close_matches(name, list_recipes(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; recipes: {', '.join(list_recipes())}"
+    raise ConfigError(f"no recipe named {name!r}{hint}")
+
+
+def parse_overrides(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Split ``recipe=NAME`` from the other ``key=value`` arguments."""
+    recipe, overrides = None, []
+    for arg in argv:
+        if "=" not in arg:
+            raise ConfigError(f"argument {arg!r} is not of the form key=value")
+        key, value = arg.split("=", 1)
+        if key == "recipe":
+            recipe = value
+        else:
+            overrides.append(f"{key.lstrip('-')}={value}")
+    return recipe, overrides
+
+
+def load_config(argv: list[str]) -> TrainSetup:
+    """Recipe + overrides → validated dataclasses. Raises :class:`ConfigError` with one line."""
+    recipe, overrides = parse_overrides(argv)
+    try:
+        merged = OmegaConf.create({})
+        if recipe is not None:
+            merged = OmegaConf.load(recipe_path(recipe))
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
+        values = OmegaConf.to_container(merged, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"invalid recipe or override: {str(err).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise ConfigError("a recipe must be a mapping of keys to values")
+    values["recipe"] = recipe
+    if isinstance(values.get("resume_from_checkpoint"), bool):  # true: the last checkpoint in output_dir
+        values["resume_from_checkpoint"] = "last" if values["resume_from_checkpoint"] else None
+    return build_setup(values)
+
+
+def build_setup(values: dict[str, Any]) -> TrainSetup:
+    method = values.get("method", "dpa")
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    config_cls, _, preset = METHODS[method]
+    groups = {"run": RunConfig, "model": ModelConfig, "data": DataConfig, "training": config_cls}
+    hints = {name: _field_types(cls) for name, cls in groups.items()}
+    every_key = {key for group in hints.values() for key in group}
+    other_method_keys = {
+        f.name for cls, _, _ in METHODS.values() for f in dataclasses.fields(cls)
+    } - every_key
+    split: dict[str, dict[str, Any]] = {name: {} for name in groups}
+    split["training"].update(preset)
+    for key, value in values.items():
+        if key in other_method_keys:
+            raise ConfigError(f"key {key!r} does not apply to method {method!r}")
+        group = next((name for name, h in hints.items() if key in h), None)
+        if group is None:
+            close = difflib.get_close_matches(key, sorted(every_key), n=3, cutoff=0.6)
+            hint = f"; closest valid keys: {', '.join(close)}" if close else ""
+            raise ConfigError(f"unknown key {key!r}{hint}")
+        _check_type(key, value, hints[group][key])
+        split[group][key] = value
+    if not split["model"].get("model"):
+        raise ConfigError("no model given: set model=HUB_ID_OR_PATH")
+    split["training"].setdefault("output_dir", "outputs/" + Path(str(split["model"]["model"])).name + f"-{method}")
+    try:
+        built = {name: groups[name](**kwargs) for name, kwargs in split.items()}
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"invalid configuration: {str(err).splitlines()[0]}") from None
+    return TrainSetup(built["run"], built["model"], built["data"], built["training"], values)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    try:
+        resolved = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 — unresolved annotations: accept any value for those fields
+        resolved = {}
+    return {f.name: resolved.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> None:
+    if not _matches(value, annotation):
+        name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        raise ConfigError(f"key {key!r} expects {name}, got {value!r}")
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    if annotation is Any or isinstance(annotation, typing.TypeVar):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return isinstance(value, str) and value in {m.value for m in annotation}
+    return True

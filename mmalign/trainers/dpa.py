@@ -1,0 +1,60 @@
+"""DPA trainer (HALVA): phrase-level alignment plus token-wise KL on general reference samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..losses import dpa_loss, token_kl
+from .base import PreferenceConfig, PreferenceTrainer
+
+
+@dataclass
+class DPAConfig(PreferenceConfig):
+    """DPA: L = L_a + α·L_d (arXiv 2405.18654). Official α: LLaVA-1.5 7B 0.4, 13B 0.5."""
+
+    alpha: float = field(default=0.4, metadata={"help": "Weight of the token-wise KL term L_d."})
+
+
+class DPATrainer(PreferenceTrainer):
+    """Arranges the DPA forwards.
+
+    Policy on the pair batch (chosen + rejected) → phrase log-probs → L_a (no reference involved).
+    Policy and reference on the reference samples → token-wise KL → L_d. Without reference samples,
+    the KL is taken on (x, y⁺), reusing the pair forward.
+    """
+
+    method = "dpa"
+    uses_reference_samples = True
+
+    def preference_loss(self, model, batch):
+        alpha = self.args.alpha
+        use_pair_for_kl = "reference" not in batch
+        scores = self.policy_scores(model, batch["pair"], keep_logits=use_pair_for_kl and alpha > 0)
+        chosen, rejected = self.split_pair(scores)
+        chosen_phrases, rejected_phrases, mask = self.phrase_tensors(chosen, rejected)
+        zero_kl = scores.token_logps.new_zeros(chosen.token_logps.shape[0])
+        align = dpa_loss(chosen_phrases, rejected_phrases, mask, zero_kl, 0.0)
+
+        if use_pair_for_kl:
+            kl_policy = chosen
+            kl_reference = self.split_pair(self.reference_scores(model, batch["pair"], keep_logits=True))[0]
+        else:
+            kl_policy = self.policy_scores(model, batch["reference"], keep_logits=True)
+            kl_reference = self.reference_scores(model, batch["reference"], keep_logits=True)
+        if kl_policy.logits is None:  # alpha == 0: the KL is only a metric
+            with torch.no_grad():
+                kl_policy = self.policy_scores(model, batch["pair"], keep_logits=True)
+                kl_policy = self.split_pair(kl_policy)[0]
+        kl = token_kl(kl_policy.logits, kl_reference.logits, kl_policy.response_mask)
+        loss = dpa_loss(chosen_phrases, rejected_phrases, mask, kl, alpha)
+        metrics = {
+            "loss/align": align,
+            "loss/kl": kl.mean(),
+            "kl": kl.mean(),
+            "logps/chosen": chosen.logps.mean(),
+            "logps/rejected": rejected.logps.mean(),
+            **self.phrase_metrics(chosen_phrases, rejected_phrases, mask),
+        }
+        return loss, metrics

@@ -1,0 +1,261 @@
+"""Tests of mmalign.tiny: tiny real VLMs built offline, loaded through the Auto classes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+from mmalign.tiny import FAMILIES, build_tiny_vlm, make_image, read_video, train_tokenizer, write_video
+
+# Placeholder tokens per image / per 8-frame video after the processor expands them.
+IMAGE_TOKEN = {"llava": "<image>", "qwen2_vl": "<|image_pad|>", "llava_onevision": "<image>"}
+VIDEO_TOKEN = {"qwen2_vl": "<|video_pad|>", "llava_onevision": "<video>"}
+TOKENS_PER_56PX_IMAGE = {"llava": 16, "qwen2_vl": 4, "llava_onevision": 88}
+TOKENS_PER_8_FRAMES = {"qwen2_vl": 16, "llava_onevision": 33}
+EXPECTED_CLASSES = {
+    "llava": ("LlavaForConditionalGeneration", "LlavaProcessor"),
+    "qwen2_vl": ("Qwen2VLForConditionalGeneration", "Qwen2VLProcessor"),
+    "llava_onevision": ("LlavaOnevisionForConditionalGeneration", "LlavaOnevisionProcessor"),
+}
+
+SENTENCE = "Hello, world! The cat's mat is red; a dog (big) sits on 3 chairs... Really?"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Build each family once per module; returns {family: path}."""
+    root = tmp_path_factory.mktemp("tiny")
+    return {family: build_tiny_vlm(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def loaded(built):
+    cache = {}
+
+    def get(family):
+        if family not in cache:
+            path = built[family]
+            cache[family] = (
+                AutoModelForImageTextToText.from_pretrained(path).eval(),
+                AutoProcessor.from_pretrained(path),
+            )
+        return cache[family]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def video_frames(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    paths = [write_video(root / f"v{i}.mp4", num_frames=8, size=56, fps=4, seed=i) for i in range(2)]
+    return [read_video(p) for p in paths]
+
+
+def _conversation(question: str, answer: str, media: str = "image") -> list[dict]:
+    return [
+        {"role": "user", "content": [{"type": media}, {"type": "text", "text": question}]},
+        {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# tokenizers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece", "metaspace"])
+def test_tokenizer_offsets_cover_words(kind):
+    tok = train_tokenizer(["A tiny corpus about cats and dogs."], kind=kind, vocab_size=512)
+    assert tok.eos_token is not None and tok.pad_token is not None
+    assert tok.pad_token_id != tok.eos_token_id
+    enc = tok(SENTENCE, return_offsets_mapping=True)
+    tokens = tok.convert_ids_to_tokens(enc["input_ids"])
+    specials = set(tok.all_special_tokens)
+    assert tok.unk_token not in tokens
+
+    covered = [False] * len(SENTENCE)
+    previous_end = 0
+    for token, (start, end) in zip(tokens, enc["offset_mapping"]):
+        if token in specials:
+            assert start == end  # added bos
+            continue
+        surface = tok.convert_tokens_to_string([token])
+        if kind == "wordpiece":
+            surface = token[2:] if token.startswith("##") else token
+        # Markers: byte-level offsets are trimmed of the leading space, Metaspace ones keep it.
+        assert SENTENCE[start:end].lstrip() == surface.lstrip(), (token, SENTENCE[start:end])
+        assert start >= previous_end, "offsets go backwards or overlap"
+        previous_end = end
+        for i in range(start, end):
+            covered[i] = True
+    missing = [c for c, ok in zip(SENTENCE, covered) if not ok and not c.isspace()]
+    assert not missing, f"characters not covered by any token: {missing}"
+    if kind != "wordpiece":
+        assert tok.decode(enc["input_ids"], skip_special_tokens=True) == SENTENCE
+
+
+def test_tokenizer_is_deterministic_and_keeps_special_tokens_whole():
+    for kind in ("bpe", "wordpiece", "metaspace"):
+        a = train_tokenizer(["héllo wörld"], kind=kind, extra_special_tokens=["<image>"])
+        b = train_tokenizer(["héllo wörld"], kind=kind, extra_special_tokens=["<image>"])
+        assert a.backend_tokenizer.to_str() == b.backend_tokenizer.to_str(), kind
+        ids = a("look:<image>\nhere", add_special_tokens=False)["input_ids"]
+        assert ids.count(a.convert_tokens_to_ids("<image>")) == 1, kind
+    with pytest.raises(ValueError):
+        train_tokenizer([], kind="nonsense")
+
+
+# ---------------------------------------------------------------------------------------------
+# families
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_loads_and_runs_on_images(family, built, loaded):
+    model, processor = loaded(family)
+    assert (type(model).__name__, type(processor).__name__) == EXPECTED_CLASSES[family]
+    tok = processor.tokenizer
+    vocab = model.config.text_config.vocab_size
+    assert vocab == len(tok)
+    assert model.generation_config.eos_token_id == tok.eos_token_id == model.config.text_config.eos_token_id
+    assert model.generation_config.pad_token_id == tok.pad_token_id == model.config.text_config.pad_token_id
+    assert tok.pad_token_id != tok.eos_token_id
+
+    conversations = [
+        _conversation("What is in the image?", "A red circle on a blue background."),
+        _conversation("Describe it briefly.", "There is a small green square."),
+    ]
+    texts = [processor.apply_chat_template(c, tokenize=False) for c in conversations]
+    for text in texts:
+        assert text.count(IMAGE_TOKEN[family]) == 1
+    images = [make_image(0), make_image(1)]
+    inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN[family])
+    assert (inputs["input_ids"] == image_id).sum(dim=1).tolist() == [TOKENS_PER_56PX_IMAGE[family]] * 2
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert time.perf_counter() - start < 1.0
+    assert logits.shape == (2, inputs["input_ids"].shape[1], vocab)
+    assert torch.isfinite(logits).all()
+
+    prompt = processor.apply_chat_template(conversations[0][:1], tokenize=False, add_generation_prompt=True)
+    gen_inputs = processor(text=[prompt], images=[make_image(2)], return_tensors="pt")
+    out = model.generate(**gen_inputs, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] <= gen_inputs["input_ids"].shape[1] + 3
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "llava_onevision"])
+def test_family_runs_on_videos(family, loaded, video_frames):
+    model, processor = loaded(family)
+    assert video_frames[0].shape == (8, 56, 56, 3) and video_frames[0].dtype == np.uint8
+    conversations = [
+        _conversation("What happens in the video?", "A ball moves to the right.", media="video"),
+        _conversation("Describe the clip.", "A square slides across.", media="video"),
+    ]
+    texts = [processor.apply_chat_template(c, tokenize=False) for c in conversations]
+    for text in texts:
+        assert text.count(VIDEO_TOKEN[family]) == 1
+    inputs = processor(text=texts, videos=video_frames, return_tensors="pt", padding=True)
+    video_id = processor.tokenizer.convert_tokens_to_ids(VIDEO_TOKEN[family])
+    assert (inputs["input_ids"] == video_id).sum(dim=1).tolist() == [TOKENS_PER_8_FRAMES[family]] * 2
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, inputs["input_ids"].shape[1], model.config.text_config.vocab_size)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_chat_template_multiturn_prefix_and_assistant_mask(family, loaded):
+    _, processor = loaded(family)
+    conversation = [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Compare them."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "The left one is red."}]},
+        {"role": "user", "content": "And the right one?"},
+        {"role": "assistant", "content": "Blue."},
+    ]
+    full = processor.apply_chat_template(conversation, tokenize=False)
+    prompt = processor.apply_chat_template(conversation[:-1], tokenize=False, add_generation_prompt=True)
+    assert full.startswith(prompt)
+    assert full[len(prompt) :].strip().startswith("Blue.")
+    assert full.count(IMAGE_TOKEN[family]) == 2
+    assert "Answer briefly." in full and "Compare them." in full
+
+    # AutoTokenizer gets the same template.
+    tok = AutoTokenizer.from_pretrained(processor.tokenizer.name_or_path)
+    assert tok.apply_chat_template(conversation, tokenize=False) == full
+
+    single = [
+        {"role": "user", "content": [{"type": "image", "image": make_image(3)}, {"type": "text", "text": "What?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]},
+    ]
+    out = processor.apply_chat_template(
+        single, tokenize=True, return_dict=True, return_assistant_tokens_mask=True, return_tensors="pt"
+    )
+    ids = out["input_ids"][0][out["assistant_masks"][0].bool()]
+    assert processor.tokenizer.decode(ids).strip() == "A cat." + processor.tokenizer.eos_token
+
+
+@pytest.mark.parametrize(("family", "kind"), [("llava", "wordpiece"), ("llava_onevision", "metaspace")])
+def test_other_tokenizer_kinds_in_a_family(family, kind, tmp_path):
+    path = build_tiny_vlm(family, tmp_path / f"{family}-{kind}", tokenizer_kind=kind)
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    text = processor.apply_chat_template(_conversation("Is it red?", "Yes, it is."), tokenize=False)
+    inputs = processor(text=[text], images=[make_image(5)], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape[-1] == len(processor.tokenizer) and torch.isfinite(logits).all()
+
+
+def test_build_is_deterministic_and_cached(tmp_path, built):
+    a = build_tiny_vlm("llava", tmp_path / "a", corpus=["a red ball"], seed=3)
+    b = build_tiny_vlm("llava", tmp_path / "b", corpus=["a red ball"], seed=3)
+    c = build_tiny_vlm("llava", tmp_path / "c", corpus=["a red ball"], seed=4)
+    wa, wb, wc = (load_file(p / "model.safetensors") for p in (a, b, c))
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+
+    # A complete build is reused as is; other settings rebuild; foreign directories are refused.
+    mtime = (a / "model.safetensors").stat().st_mtime_ns
+    assert build_tiny_vlm("llava", a, corpus=["a red ball"], seed=3) == a
+    assert (a / "model.safetensors").stat().st_mtime_ns == mtime
+    build_tiny_vlm("llava", a, corpus=["a red ball"], seed=5)
+    assert json.loads((a / "mmalign_tiny.json").read_text())["seed"] == 5
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        build_tiny_vlm("llava", foreign)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    with pytest.raises(ValueError):
+        build_tiny_vlm("no_such_family", tmp_path / "x")
+
+
+def test_media_helpers(tmp_path):
+    img = make_image(7)
+    assert img.size == (56, 56) and img.mode == "RGB"
+    assert np.array_equal(np.asarray(img), np.asarray(make_image(7)))
+    assert not np.array_equal(np.asarray(img), np.asarray(make_image(8)))
+    assert make_image(7, size=32).size == (32, 32)
+
+    path = write_video(tmp_path / "clip.mp4", num_frames=6, size=40, fps=3, seed=1)
+    frames = read_video(path)
+    assert frames.shape == (6, 40, 40, 3) and frames.dtype == np.uint8
+    assert not np.array_equal(frames[0], frames[-1])  # the shape moves
+    assert read_video(path, num_frames=3).shape == (3, 40, 40, 3)
+    h264 = read_video(write_video(tmp_path / "clip264.mp4", num_frames=4, codec="libx264"))
+    assert h264.shape == (4, 56, 56, 3)
