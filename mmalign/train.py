@@ -50,6 +50,7 @@ def run(setup: TrainSetup) -> Any:
     from .hub import finish_run
     from .models import frozen_reference, load_model, load_processor
     from .trainers import METHODS
+    from transformers import set_seed
 
     resolve_builtins(setup)
     _, trainer_cls, _ = METHODS[setup.run.method]
@@ -75,6 +76,7 @@ def run(setup: TrainSetup) -> Any:
     push_to_hub, args.push_to_hub = args.push_to_hub, False
     if push_to_hub and not args.hub_model_id:
         raise MMAlignError("push_to_hub=true needs hub_model_id=USER/NAME")
+    set_seed(args.seed)  # the adapter's initialisation must not depend on earlier random draws
     model = load_model(setup.model, bf16=args.bf16, fp16=args.fp16)
     trainer = trainer_cls(
         model=model,
