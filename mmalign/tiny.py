@@ -286,10 +286,11 @@ def train_tokenizer(
 
     tok.train_from_iterator(lines, trainer=trainer, length=len(lines))
     if kind == "wordpiece":
-        trained = Tokenizer(
-            models.WordPiece(vocab=tok.get_vocab(with_added_tokens=False), unk_token=unk, continuing_subword_prefix="##")
-        )
-        trained.normalizer, trained.pre_tokenizer, trained.decoder = tok.normalizer, tok.pre_tokenizer, tok.decoder
+        vocab = tok.get_vocab(with_added_tokens=False)
+        trained = Tokenizer(models.WordPiece(vocab=vocab, unk_token=unk, continuing_subword_prefix="##"))
+        trained.normalizer = tok.normalizer
+        trained.pre_tokenizer = tok.pre_tokenizer
+        trained.decoder = tok.decoder
         trained.add_special_tokens([unk])
         tok = trained
     elif unk is not None:
@@ -436,7 +437,9 @@ _FAMILY_TOKENS: dict[str, tuple[dict[str, str | None], tuple[str, ...], bool]] =
 }
 
 # Sizes shared by the tiny text models.
-_TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+_TEXT = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+)
 _FAMILY_VOCAB = 1024  # trained vocabulary of the family tokenizers (+ special tokens)
 _IMG = 32  # CLIP / SigLIP tower input size
 _PATCH = 8  # CLIP / SigLIP patch size -> (32 / 8)^2 = 16 patches
@@ -511,7 +514,9 @@ def build_tiny_vlm(
         if not output_dir.is_dir():
             raise FileExistsError(f"{output_dir} exists and is not a directory")
         if any(output_dir.iterdir()) and _read_marker(output_dir) is None:
-            raise FileExistsError(f"{output_dir} is not empty and does not hold a tiny model build; refusing to overwrite")
+            raise FileExistsError(
+                f"{output_dir} is not empty and does not hold a tiny model build; refusing to overwrite"
+            )
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
@@ -558,9 +563,14 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     text_kwargs = dict(_TEXT, max_position_embeddings=4096, tie_word_embeddings=False, **ids)
 
     builder = {"llava": _build_llava, "qwen2_vl": _build_qwen2_vl, "llava_onevision": _build_llava_onevision}
-    torch.manual_seed(seed)
-    model, processor = builder[family](tokenizer, template, text_kwargs)
+    with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
+        torch.manual_seed(seed)
+        model, processor = builder[family](tokenizer, template, text_kwargs)
     model.eval()
+    # transformers 5 keeps the token ids in the text config; real Hub checkpoints (llava-1.5-hf,
+    # Qwen2-VL) also carry them at the top level, where some callers look: set both.
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.config, name, ids[name])
     model.generation_config = GenerationConfig(
         bos_token_id=ids["bos_token_id"],
         eos_token_id=ids["eos_token_id"],
@@ -579,9 +589,27 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
             hf_logging.enable_progress_bar()
 
 
+def _image_processor(name: str, **kwargs: Any) -> Any:
+    """The torchvision-backed image processor ``name`` where torchvision is installed, else its
+    PIL twin ``<name>Pil`` (transformers 5 ships both; ``AutoProcessor`` picks the same way)."""
+    import transformers
+    from transformers.utils import is_torchvision_available
+
+    return getattr(transformers, name if is_torchvision_available() else name + "Pil")(**kwargs)
+
+
+def _require_torchvision(family: str) -> None:
+    from transformers.utils import is_torchvision_available
+
+    if not is_torchvision_available():
+        raise ImportError(
+            f"the tiny {family!r} model needs torchvision: transformers' video processors are "
+            "torchvision-only (install torch and torchvision as a matching pair, see DESIGN.md §7)"
+        )
+
+
 def _build_llava(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> tuple[Any, Any]:
     from transformers import (
-        CLIPImageProcessor,
         CLIPVisionConfig,
         LlamaConfig,
         LlavaConfig,
@@ -610,7 +638,8 @@ def _build_llava(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> 
         projector_hidden_act="gelu",
     )
     model = LlavaForConditionalGeneration(config)
-    image_processor = CLIPImageProcessor(
+    image_processor = _image_processor(
+        "CLIPImageProcessor",
         size={"shortest_edge": _IMG},
         crop_size={"height": _IMG, "width": _IMG},
         do_center_crop=True,
@@ -628,10 +657,10 @@ def _build_llava(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> 
 
 
 def _build_qwen2_vl(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    _require_torchvision("qwen2_vl")
     from transformers import (
         Qwen2VLConfig,
         Qwen2VLForConditionalGeneration,
-        Qwen2VLImageProcessor,
         Qwen2VLProcessor,
         Qwen2VLVideoProcessor,
     )
@@ -671,7 +700,7 @@ def _build_qwen2_vl(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) 
         temporal_patch_size=2,
         merge_size=2,
     )
-    image_processor = Qwen2VLImageProcessor(**common)
+    image_processor = _image_processor("Qwen2VLImageProcessor", **common)
     video_processor = Qwen2VLVideoProcessor(**common, min_frames=2, max_frames=64, cap_pixels_per_frame=True)
     processor = Qwen2VLProcessor(
         image_processor=image_processor,
@@ -683,10 +712,10 @@ def _build_qwen2_vl(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) 
 
 
 def _build_llava_onevision(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    _require_torchvision("llava_onevision")
     from transformers import (
         LlavaOnevisionConfig,
         LlavaOnevisionForConditionalGeneration,
-        LlavaOnevisionImageProcessor,
         LlavaOnevisionProcessor,
         LlavaOnevisionVideoProcessor,
         Qwen2Config,
@@ -715,7 +744,8 @@ def _build_llava_onevision(tokenizer: Any, template: str, text_kwargs: dict[str,
         projector_hidden_act="gelu",
     )
     model = LlavaOnevisionForConditionalGeneration(config)
-    image_processor = LlavaOnevisionImageProcessor(
+    image_processor = _image_processor(
+        "LlavaOnevisionImageProcessor",
         size={"height": _IMG, "width": _IMG},
         image_grid_pinpoints=_OV_PINPOINTS,
         do_pad=True,
@@ -768,7 +798,9 @@ def _image_params(seed: int) -> tuple[str, int, int]:
     return shape, fg, bg
 
 
-def _draw(shape: str, fg: tuple[int, int, int], bg: tuple[int, int, int], size: int, cx: float, cy: float, r: float):
+def _draw(
+    shape: str, fg: tuple[int, int, int], bg: tuple[int, int, int], size: int, cx: float, cy: float, r: float
+) -> Image.Image:
     from PIL import Image, ImageDraw
 
     img = Image.new("RGB", (size, size), bg)

@@ -72,35 +72,41 @@ def _conversation(question: str, answer: str, media: str = "image") -> list[dict
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_offsets(tok, text: str, wordpiece: bool) -> None:
+    """Each token's offsets reproduce its surface (modulo the leading-space marker convention:
+    byte-level offsets are trimmed of the space, Metaspace ones keep it), offsets increase, and
+    together they cover every non-space character."""
+    enc = tok(text, return_offsets_mapping=True)
+    tokens = tok.convert_ids_to_tokens(enc["input_ids"])
+    specials = set(tok.all_special_tokens)
+    assert tok.unk_token is None or tok.unk_token not in tokens
+    covered = [False] * len(text)
+    previous_end = 0
+    for token, (start, end) in zip(tokens, enc["offset_mapping"]):
+        if token in specials:
+            assert start == end  # the added bos
+            continue
+        if wordpiece:
+            surface = token[2:] if token.startswith("##") else token
+        else:
+            surface = tok.convert_tokens_to_string([token])
+        assert text[start:end].lstrip() == surface.lstrip(), (token, text[start:end])
+        assert start >= previous_end, "offsets go backwards or overlap"
+        previous_end = end
+        for i in range(start, end):
+            covered[i] = True
+    missing = [c for c, ok in zip(text, covered) if not ok and not c.isspace()]
+    assert not missing, f"characters not covered by any token: {missing}"
+    if not wordpiece:  # BERT-style pre-tokenization drops the whitespace
+        assert tok.decode(enc["input_ids"], skip_special_tokens=True) == text
+
+
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece", "metaspace"])
 def test_tokenizer_offsets_cover_words(kind):
     tok = train_tokenizer(["A tiny corpus about cats and dogs."], kind=kind, vocab_size=512)
     assert tok.eos_token is not None and tok.pad_token is not None
     assert tok.pad_token_id != tok.eos_token_id
-    enc = tok(SENTENCE, return_offsets_mapping=True)
-    tokens = tok.convert_ids_to_tokens(enc["input_ids"])
-    specials = set(tok.all_special_tokens)
-    assert tok.unk_token not in tokens
-
-    covered = [False] * len(SENTENCE)
-    previous_end = 0
-    for token, (start, end) in zip(tokens, enc["offset_mapping"]):
-        if token in specials:
-            assert start == end  # added bos
-            continue
-        surface = tok.convert_tokens_to_string([token])
-        if kind == "wordpiece":
-            surface = token[2:] if token.startswith("##") else token
-        # Markers: byte-level offsets are trimmed of the leading space, Metaspace ones keep it.
-        assert SENTENCE[start:end].lstrip() == surface.lstrip(), (token, SENTENCE[start:end])
-        assert start >= previous_end, "offsets go backwards or overlap"
-        previous_end = end
-        for i in range(start, end):
-            covered[i] = True
-    missing = [c for c, ok in zip(SENTENCE, covered) if not ok and not c.isspace()]
-    assert not missing, f"characters not covered by any token: {missing}"
-    if kind != "wordpiece":
-        assert tok.decode(enc["input_ids"], skip_special_tokens=True) == SENTENCE
+    _check_offsets(tok, SENTENCE, wordpiece=kind == "wordpiece")
 
 
 def test_tokenizer_is_deterministic_and_keeps_special_tokens_whole():
@@ -128,7 +134,9 @@ def test_family_loads_and_runs_on_images(family, built, loaded):
     assert vocab == len(tok)
     assert model.generation_config.eos_token_id == tok.eos_token_id == model.config.text_config.eos_token_id
     assert model.generation_config.pad_token_id == tok.pad_token_id == model.config.text_config.pad_token_id
+    assert (model.config.pad_token_id, model.config.eos_token_id) == (tok.pad_token_id, tok.eos_token_id)
     assert tok.pad_token_id != tok.eos_token_id
+    _check_offsets(tok, SENTENCE, wordpiece=False)  # the reloaded tokenizer keeps its offsets
 
     conversations = [
         _conversation("What is in the image?", "A red circle on a blue background."),
