@@ -183,3 +183,40 @@ def test_resumed_run_reproduces_the_uninterrupted_losses(tiny_model_dir, demo_da
     losses_resumed = {e["step"]: e["loss"] for e in resumed.state.log_history if "loss" in e}
     for step in (4, 5, 6):
         assert losses_resumed[step] == pytest.approx(losses_full[step], rel=1e-5), step
+
+
+@pytest.mark.parametrize("family,method,media", [("qwen2_vl", "dpa", "image"), ("qwen2_vl", "rrpo", "video"), ("llava_onevision", "rrpo", "video")])
+def test_other_families_train_on_images_and_video(tiny_model_dir, tmp_path, family, method, media):
+    from mmalign.data.media import write_video
+    from mmalign.data.readers import pair_from_dict
+    from mmalign.tiny import make_image
+
+    records = []
+    for i in range(4):
+        record = {
+            "id": f"v{i}",
+            "prompt": "What happens in the video?" if media == "video" else "Describe the image.",
+            "chosen": f"A <MASK>{['red', 'green', 'blue', 'yellow'][i]}</MASK> shape <MASK>moves left</MASK>.",
+            "rejected": f"A <MASK>{['blue', 'red', 'yellow', 'green'][i]}</MASK> shape <MASK>stays still</MASK>.",
+        }
+        if media == "video":
+            frames = torch.randint(0, 255, (6, 56, 56, 3), generator=torch.Generator().manual_seed(i), dtype=torch.uint8)
+            record["video"] = str(write_video(tmp_path / f"clip{i}.mp4", frames.numpy()))
+        else:
+            make_image(i).save(tmp_path / f"img{i}.png")
+            record["images"] = [f"img{i}.png"]
+        records.append(pair_from_dict(record, source=f"mem:{i}"))
+    setup = build_setup(
+        {"model": str(tiny_model_dir(family)), "method": method, "output_dir": str(tmp_path / "out"), "use_cpu": True,
+         "report_to": "none", "learning_rate": 5e-3, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0}
+    )  # fmt: skip
+    processor = load_processor(setup.model)
+    dataset = PairDataset(records, None, MediaOptions(str(tmp_path), num_frames=4))
+    torch.manual_seed(0)
+    model = load_model(setup.model)
+    _, trainer_cls, _ = METHODS[method]
+    trainer = trainer_cls(model=model, args=setup.training, train_dataset=dataset, processing_class=processor)
+    batch = trainer.data_collator([dataset[i] for i in range(4)])
+    assert int(batch["pair"]["phrase_ids"].max()) == 2
+    losses = optimise(trainer, batch, steps=6)
+    assert losses[-1] < losses[0] - 0.05, losses
