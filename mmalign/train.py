@@ -11,8 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from transformers import set_seed
+
+from .builtin import resolve_builtins
 from .config import TrainSetup, list_recipes, load_config
+from .data.dataset import MediaOptions, PairDataset, PreferenceCollator, validate_dataset
+from .data.readers import read_conversations, read_pairs
 from .errors import MMAlignError
+from .hub import finish_run
+from .models import frozen_reference, load_model, load_processor
+from .trainers import METHODS
 
 logger = logging.getLogger("mmalign")
 
@@ -44,19 +52,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(setup: TrainSetup) -> Any:
     """Train as configured; returns the trainer (tests inspect its state)."""
-    from .builtin import resolve_builtins
-    from .data.dataset import MediaOptions, PairDataset, PreferenceCollator, validate_dataset
-    from .data.readers import read_conversations, read_pairs
-    from .hub import finish_run
-    from .models import frozen_reference, load_model, load_processor
-    from .trainers import METHODS
-    from transformers import set_seed
-
     resolve_builtins(setup)
     _, trainer_cls, _ = METHODS[setup.run.method]
     data, args = setup.data, setup.training
     if not data.train_file:
         raise MMAlignError("no training data given: set train_file=PATH")
+    # The Trainer would push at every save; the finished adapter is pushed once, with its card.
+    push_to_hub, args.push_to_hub = args.push_to_hub, False
+    if push_to_hub and not args.hub_model_id:
+        raise MMAlignError("push_to_hub=true needs hub_model_id=USER/NAME")
 
     processor = load_processor(setup.model)
     pairs = read_pairs(data.train_file, data.format)
@@ -72,10 +76,6 @@ def run(setup: TrainSetup) -> Any:
         longest = validate_dataset(dataset, collator, require_phrases=setup.run.method in ("dpa", "rrpo", "rrpo_nokl"))
         logger.info("checked %d pairs; longest sample %d tokens", len(dataset), longest)
 
-    # The Trainer would push at every save; the finished adapter is pushed once, with its card.
-    push_to_hub, args.push_to_hub = args.push_to_hub, False
-    if push_to_hub and not args.hub_model_id:
-        raise MMAlignError("push_to_hub=true needs hub_model_id=USER/NAME")
     set_seed(args.seed)  # the adapter's initialisation must not depend on earlier random draws
     model = load_model(setup.model, bf16=args.bf16, fp16=args.fp16)
     trainer = trainer_cls(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# tiny:// assets built by tests go to a throwaway cache, not the user's.
+os.environ["MMALIGN_CACHE"] = tempfile.mkdtemp(prefix="mmalign-cache-")
 
 import pytest  # noqa: E402
 
