@@ -104,6 +104,7 @@ def finish_run(trainer: Any, setup: Any, push_to_hub: bool = False) -> Path:
     is_adapter = hasattr(model, "peft_config")
     card = build_model_card(setup, final_metrics(trainer.state.log_history), is_adapter)
     card.save(output_dir / "README.md")
+    logger.info("%s saved to %s", "adapter" if is_adapter else "model", output_dir)
     if setup.run.save_merged and is_adapter:
         merged_dir = output_dir / "merged"
         # In place: training is over and the adapter is already saved.

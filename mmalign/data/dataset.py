@@ -36,12 +36,12 @@ def load_media(images: list[Any], video: str | None, options: MediaOptions, reco
     loaded = []
     for image in images:
         if isinstance(image, (str, Path)):
-            path = resolve_media_path(image, options.media_root)
+            path = resolve_media_path(image, options.media_root, source=source, record_id=record_id)
             image = load_image(path, source=source, record_id=record_id)
         loaded.append(image)
     clip = None
     if video is not None:
-        path = resolve_media_path(video, options.media_root)
+        path = resolve_media_path(video, options.media_root, source=source, record_id=record_id)
         num_frames = None if options.fps else options.num_frames
         clip = load_video(path, num_frames=num_frames, fps=options.fps, source=source, record_id=record_id)
     return loaded, clip

@@ -35,7 +35,9 @@ def _skip_space(text: str, pos: int) -> int:
 
 
 def _iter_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also splits on U+2028, U+0085, ... which JSON strings may
+    # hold unescaped (json.dumps(ensure_ascii=False) writes them raw), breaking records and line numbers.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -55,7 +57,8 @@ def _iter_array(path: Path, text: str, pos: int) -> Iterator[tuple[int, dict]]:
         pos = next_pos
         if pos >= len(text):
             raise DataError("unterminated JSON array", source=f"{path}:{lineno}")
-        if text[pos] == "]":
+        if text[pos] == "]":  # an empty array, or a trailing comma (tolerated)
+            _check_end(path, text, pos)
             return
         try:
             record, end = _DECODER.raw_decode(text, pos)
@@ -66,11 +69,22 @@ def _iter_array(path: Path, text: str, pos: int) -> Iterator[tuple[int, dict]]:
         yield lineno, record
         lineno += text.count("\n", pos, end)
         pos = _skip_space(text, end)
+        lineno += text.count("\n", end, pos)
         if pos < len(text) and text[pos] == ",":
-            lineno += text.count("\n", end, pos + 1)
             pos += 1
-        else:
-            lineno += text.count("\n", end, pos)
+        elif pos < len(text) and text[pos] == "]":
+            _check_end(path, text, pos)
+            return
+        elif pos < len(text):
+            raise DataError("invalid JSON: expected ',' or ']' after an array element", source=f"{path}:{lineno}")
+
+
+def _check_end(path: Path, text: str, close: int) -> None:
+    """Nothing but whitespace may follow the array's closing bracket at ``close``."""
+    rest = _skip_space(text, close + 1)
+    if rest < len(text):
+        lineno = 1 + text.count("\n", 0, rest)
+        raise DataError("invalid JSON: extra data after the array", source=f"{path}:{lineno}")
 
 
 def write_jsonl(path: str | Path, records: list[dict]) -> Path:

@@ -37,8 +37,10 @@ def detect_pair_format(record: dict) -> str:
     if "answer_masked" in record and "pred_masked" in record:
         return "rrpo"
     if "chosen" in record and "rejected" in record:
-        chosen = _message_text(record["chosen"])
-        return "canonical" if has_tags(chosen) else "preference"
+        # Tags on either side make it canonical: tags in only one response are then reported as a
+        # phrase-count mismatch instead of being diffed as literal text.
+        tagged = has_tags(_message_text(record["chosen"])) or has_tags(_message_text(record["rejected"]))
+        return "canonical" if tagged else "preference"
     raise ValueError(
         "cannot tell the format: expected correct_answer_masked (DPA), answer_masked/pred_masked "
         "(RRPO) or chosen/rejected fields"
@@ -138,6 +140,8 @@ def conversation_from_dict(raw: dict, format: str, source: str, record_id: str) 
             raise ValueError(f"empty response in turn {i}")
     if turns[-1][0] != "assistant":
         turns = turns[:-1]  # a trailing question without an answer carries nothing to score
+    if not turns:
+        raise ValueError("no assistant turn: nothing to score")
     images, video = _media_fields(raw)
     return Conversation(id=record_id, turns=turns, images=images, video=video, source=source)
 
