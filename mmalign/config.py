@@ -57,26 +57,33 @@ class TrainSetup:
     raw: dict[str, Any]
 
 
-def list_recipes() -> list[str]:
+#: recipe kinds and the sub-folder of ``recipes/`` holding each
+RECIPE_KINDS = {"train": "", "gen": "gen", "eval": "eval"}
+
+
+def list_recipes(kind: str = "train") -> list[str]:
     names = set()
     for directory in RECIPE_DIRS:
-        if directory.is_dir():
-            names.update(p.stem for p in directory.glob("*.yaml"))
+        folder = directory / RECIPE_KINDS[kind]
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
     return sorted(names)
 
 
-def recipe_path(name: str) -> Path:
+def recipe_path(name: str, kind: str = "train") -> Path:
+    """A recipe file: ``name`` as a YAML path, or a name in ``recipes/`` (``recipes/gen/``…)."""
     candidate = Path(name).expanduser()
     if candidate.suffix in (".yaml", ".yml"):
         if candidate.is_file():
             return candidate
         raise ConfigError(f"recipe file not found: {name}")
     for directory in RECIPE_DIRS:
-        path = directory / f"{name}.yaml"
+        path = directory / RECIPE_KINDS[kind] / f"{name}.yaml"
         if path.is_file():
             return path
-    close = difflib.get_close_matches(name, list_recipes(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; recipes: {', '.join(list_recipes())}"
+    known = list_recipes(kind)
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; recipes: {', '.join(known)}"
     raise ConfigError(f"no recipe named {name!r}{hint}")
 
 
@@ -94,13 +101,15 @@ def parse_overrides(argv: list[str]) -> tuple[str | None, list[str]]:
     return recipe, overrides
 
 
-def load_config(argv: list[str]) -> TrainSetup:
-    """Recipe + overrides → validated dataclasses. Raises :class:`ConfigError` with one line."""
+def load_values(argv: list[str], kind: str = "train") -> dict[str, Any]:
+    """Merge the recipe named by ``recipe=`` with the ``key=value`` overrides into a plain dict.
+
+    The result holds the key ``recipe`` (the name given, or None)."""
     recipe, overrides = parse_overrides(argv)
     try:
         merged = OmegaConf.create({})
         if recipe is not None:
-            merged = OmegaConf.load(recipe_path(recipe))
+            merged = OmegaConf.load(recipe_path(recipe, kind))
         merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
         values = OmegaConf.to_container(merged, resolve=True)
     except OmegaConfBaseException as err:
@@ -108,6 +117,32 @@ def load_config(argv: list[str]) -> TrainSetup:
     if not isinstance(values, dict):
         raise ConfigError("a recipe must be a mapping of keys to values")
     values["recipe"] = recipe
+    return values
+
+
+def build_config(cls: type, values: dict[str, Any]):
+    """Validate flat ``values`` against the dataclass ``cls`` and build it.
+
+    Unknown keys and values of the wrong type raise :class:`ConfigError` naming the closest keys."""
+    hints = _field_types(cls)
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"unknown key {key!r}{_closest(key, hints)}")
+        _check_type(key, value, hints[key])
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"invalid configuration: {str(err).splitlines()[0]}") from None
+
+
+def _closest(key: str, valid: Any) -> str:
+    close = difflib.get_close_matches(key, sorted(valid), n=3, cutoff=0.6)
+    return f"; closest valid keys: {', '.join(close)}" if close else ""
+
+
+def load_config(argv: list[str]) -> TrainSetup:
+    """Training recipe + overrides → validated dataclasses. Raises :class:`ConfigError` (one line)."""
+    values = load_values(argv, "train")
     if isinstance(values.get("resume_from_checkpoint"), bool):  # true: the last checkpoint in output_dir
         values["resume_from_checkpoint"] = "last" if values["resume_from_checkpoint"] else None
     return build_setup(values)
@@ -131,9 +166,7 @@ def build_setup(values: dict[str, Any]) -> TrainSetup:
             raise ConfigError(f"key {key!r} does not apply to method {method!r}")
         group = next((name for name, h in hints.items() if key in h), None)
         if group is None:
-            close = difflib.get_close_matches(key, sorted(every_key), n=3, cutoff=0.6)
-            hint = f"; closest valid keys: {', '.join(close)}" if close else ""
-            raise ConfigError(f"unknown key {key!r}{hint}")
+            raise ConfigError(f"unknown key {key!r}{_closest(key, every_key)}")
         _check_type(key, value, hints[group][key])
         split[group][key] = value
     if not split["model"].get("model"):

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 from transformers import set_seed
 
 from .builtin import resolve_builtins
+from .cli import run_cli
 from .config import TrainSetup, list_recipes, load_config
-from .data.dataset import MediaOptions, PairDataset, PreferenceCollator, validate_dataset
+from .data.dataset import (
+    MediaOptions,
+    PairDataset,
+    PreferenceCollator,
+    validate_dataset,
+)
 from .data.readers import read_conversations, read_pairs
 from .errors import MMAlignError
 from .hub import finish_run
@@ -40,14 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(USAGE.format(recipes=", ".join(list_recipes())))
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        setup = load_config(argv)
-        run(setup)
-    except MMAlignError as err:
-        print(f"mmalign.train: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("mmalign.train", lambda args: run(load_config(args)), argv)
 
 
 def run(setup: TrainSetup) -> Any:

@@ -95,7 +95,7 @@ def render_chat(
                 source=source,
                 record_id=record_id,
             )
-        scored.append((max(start - 6, 0), len(rendered)))
+        scored.append((start, len(rendered)))
         starts.append(start)
     return rendered, scored, starts
 

@@ -46,9 +46,12 @@ def parse_tags(text: str) -> tuple[str, list[Span]]:
         else:
             if open_at is None:
                 raise TagError(f"{CLOSE_TAG} without {OPEN_TAG} at character {match.start()}")
-            if plain_len == open_at:
+            phrase = "".join(pieces)[open_at:plain_len]
+            if not phrase.strip():
                 raise TagError(f"empty tagged phrase at character {match.start()}")
-            spans.append((open_at, plain_len))
+            # Whitespace inside the tags is not part of the phrase (a token holding it may be a neighbour's).
+            start = open_at + len(phrase) - len(phrase.lstrip())
+            spans.append((start, start + len(phrase.strip())))
             open_at = None
     if open_at is not None:
         raise TagError(f"{OPEN_TAG} is never closed")
