@@ -320,7 +320,7 @@ def test_nested_tags_in_rrpo(tmp_path):
     [
         ({"chosen": ""}, "empty chosen response"),
         ({"rejected": "  \n "}, "empty rejected response"),
-        ({"chosen": "<MASK>  </MASK>", "rejected": "<MASK>x</MASK>"}, "empty chosen response"),
+        ({"chosen": "<MASK>  </MASK>", "rejected": "<MASK>x</MASK>"}, "chosen: empty tagged phrase"),
     ],
 )
 def test_empty_response(tmp_path, over, match):

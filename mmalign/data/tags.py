@@ -46,17 +46,21 @@ def parse_tags(text: str) -> tuple[str, list[Span]]:
         else:
             if open_at is None:
                 raise TagError(f"{CLOSE_TAG} without {OPEN_TAG} at character {match.start()}")
-            phrase = "".join(pieces)[open_at:plain_len]
-            if not phrase.strip():
-                raise TagError(f"empty tagged phrase at character {match.start()}")
-            # Whitespace inside the tags is not part of the phrase (a token holding it may be a neighbour's).
-            start = open_at + len(phrase) - len(phrase.lstrip())
-            spans.append((start, start + len(phrase.strip())))
+            spans.append((open_at, plain_len))
             open_at = None
     if open_at is not None:
         raise TagError(f"{OPEN_TAG} is never closed")
     pieces.append(text[cursor:])
-    return "".join(pieces), spans
+    plain = "".join(pieces)
+    # Whitespace inside the tags is not part of the phrase (a token holding it may be a neighbour's).
+    trimmed = []
+    for start, end in spans:
+        phrase = plain[start:end]
+        if not phrase.strip():
+            raise TagError(f"empty tagged phrase at character {start}")
+        start += len(phrase) - len(phrase.lstrip())
+        trimmed.append((start, start + len(phrase.strip())))
+    return plain, trimmed
 
 
 def has_tags(text: str) -> bool:
