@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -21,8 +22,9 @@ class DPATrainer(PreferenceTrainer):
     """Arranges the DPA forwards.
 
     Policy on the pair batch (chosen + rejected) → phrase log-probs → L_a (no reference involved).
-    Policy and reference on the reference samples → token-wise KL → L_d. Without reference samples,
-    the KL is taken on (x, y⁺), reusing the pair forward.
+    Policy and reference on the reference samples → token-wise KL → L_d. Without reference samples
+    the KL is taken on (x, y⁺), reusing the pair forward. With α = 0 the KL is still logged, computed
+    without gradients.
     """
 
     method = "dpa"
@@ -30,25 +32,21 @@ class DPATrainer(PreferenceTrainer):
 
     def preference_loss(self, model, batch):
         alpha = self.args.alpha
-        use_pair_for_kl = "reference" not in batch
-        scores = self.policy_scores(model, batch["pair"], keep_logits=use_pair_for_kl and alpha > 0)
+        kl_on_pair = "reference" not in batch
+        scores = self.policy_scores(model, batch["pair"], keep_logits=kl_on_pair)
         chosen, rejected = self.split_pair(scores)
         chosen_phrases, rejected_phrases, mask = self.phrase_tensors(chosen, rejected)
-        zero_kl = scores.token_logps.new_zeros(chosen.token_logps.shape[0])
-        align = dpa_loss(chosen_phrases, rejected_phrases, mask, zero_kl, 0.0)
 
-        if use_pair_for_kl:
-            kl_policy = chosen
-            kl_reference = self.split_pair(self.reference_scores(model, batch["pair"], keep_logits=True))[0]
-        else:
-            kl_policy = self.policy_scores(model, batch["reference"], keep_logits=True)
-            kl_reference = self.reference_scores(model, batch["reference"], keep_logits=True)
-        if kl_policy.logits is None:  # alpha == 0: the KL is only a metric
-            with torch.no_grad():
-                kl_policy = self.policy_scores(model, batch["pair"], keep_logits=True)
-                kl_policy = self.split_pair(kl_policy)[0]
+        kl_batch = batch["pair"] if kl_on_pair else batch["reference"]
+        with contextlib.nullcontext() if alpha > 0 else torch.no_grad():
+            kl_policy = chosen if kl_on_pair else self.policy_scores(model, kl_batch, keep_logits=True)
+        kl_reference = self.reference_scores(model, kl_batch, keep_logits=True)
+        if kl_on_pair:
+            kl_reference = self.split_pair(kl_reference)[0]
         kl = token_kl(kl_policy.logits, kl_reference.logits, kl_policy.response_mask)
+
         loss = dpa_loss(chosen_phrases, rejected_phrases, mask, kl, alpha)
+        align = dpa_loss(chosen_phrases.detach(), rejected_phrases.detach(), mask, torch.zeros_like(kl), 0.0)
         metrics = {
             "loss/align": align,
             "loss/kl": kl.mean(),
