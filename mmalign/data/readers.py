@@ -52,7 +52,7 @@ def read_pairs(path: str | Path, format: str = "auto") -> list[PairRecord]:
     if format not in PAIR_FORMATS:
         raise DataError(f"unknown pair format {format!r}; expected one of {', '.join(PAIR_FORMATS)}")
     records, seen = [], {}
-    for source, raw in _iter_source(path):
+    for source, raw in iter_records(path):
         record = pair_from_dict(raw, format=format, source=source, index=len(records))
         if record.id in seen:
             raise DataError(f"duplicate id (first at {seen[record.id]})", source=source, record_id=record.id)
@@ -107,7 +107,7 @@ def read_conversations(path: str | Path, format: str = "auto") -> list[Conversat
     if format not in REF_FORMATS:
         raise DataError(f"unknown reference format {format!r}; expected one of {', '.join(REF_FORMATS)}")
     out = []
-    for source, raw in _iter_source(path):
+    for source, raw in iter_records(path):
         record_id = str(raw.get("id", len(out)))
         try:
             out.append(conversation_from_dict(raw, format, source, record_id))
@@ -146,7 +146,9 @@ def conversation_from_dict(raw: dict, format: str, source: str, record_id: str) 
     return Conversation(id=record_id, turns=turns, images=images, video=video, source=source)
 
 
-def _iter_source(path: str | Path) -> Iterator[tuple[str, dict]]:
+def iter_records(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """``(source, raw record)`` of a JSON/JSONL file (source ``file:line``) or of a ``datasets``
+    dataset ``name[:split]`` (source ``name[index]``)."""
     local = Path(path).expanduser()
     if local.exists() or str(path).endswith((".json", ".jsonl")):
         for lineno, raw in iter_json_records(local):

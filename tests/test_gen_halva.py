@@ -1,0 +1,242 @@
+"""The halva pipeline on a small hand-made Visual Genome-format set: closed-set candidates worked
+out by hand, every replacement checked against the raw annotations, yes/no balance, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+import pytest
+from gen_fixtures import OBJECTS, QUESTIONS, RELATIONS, WIDTH, write_vg
+from PIL import Image
+
+from data_gen.concepts import Concept
+from data_gen.config import GenConfig
+from data_gen.cooccur import ConceptIndex
+from data_gen.runner import generate
+from data_gen.stats import RunStats
+from data_gen.vg import read_vg
+from mmalign.data.readers import read_pairs
+from mmalign.data.tags import parse_tags
+from mmalign.gen_pairs import main
+
+FILES = ["objects", "attributes", "relationships", "region_descriptions", "question_answers"]
+
+
+@pytest.fixture(scope="module")
+def vg_root(tmp_path_factory):
+    return write_vg(tmp_path_factory.mktemp("vgset"))
+
+
+@pytest.fixture(scope="module")
+def index_and_scenes(vg_root):
+    scenes = read_vg(vg_root / "vg", FILES, RunStats("halva").problem)
+    return ConceptIndex(scenes.values()), scenes
+
+
+# Worked out by hand from gen_fixtures.OBJECTS / RELATIONS: which images share what, minus what the
+# image itself holds (its synonyms and plural forms included).
+HAND_CANDIDATES = [
+    # horse (image 1) co-occurs with man, hat (image 1) and woman, saddle (image 4)
+    ("1", Concept("object", "horse"), {"woman": 1, "saddle": 1}),
+    # man (image 1) co-occurs with horse, hat (1), dog, frisbee (2) and bicycle, helmet (8)
+    ("1", Concept("object", "man"), {"dog": 1, "frisbee": 1, "bicycle": 1, "helmet": 1}),
+    # bicycle: guy (5) and man, helmet (8); "man" is present in image 5 as its synonym "guy" (man.n.01)
+    ("5", Concept("object", "bicycle"), {"helmet": 1}),
+    # cat: dog (3, written "dogs"), dog and bowl (9); image 3 holds "dogs", the plural of dog
+    ("3", Concept("object", "cat"), {"bowl": 1}),
+    # dog in image 2: cat (3, 9), bowl (9), man and frisbee (2, present)
+    ("2", Concept("object", "dog"), {"cat": 2, "bowl": 1}),
+    # frisbee appears only in image 2: nothing co-occurs elsewhere
+    ("2", Concept("object", "frisbee"), {}),
+    # horses are brown (1) or white (4); image 1 has no white thing
+    ("1", Concept("attribute", "brown", "horse"), {"white": 1}),
+    # white cat (3): cats elsewhere carry no attribute
+    ("3", Concept("attribute", "white", "cat"), {}),
+    # man is the subject of riding, wearing (1), throwing (2), wearing (8); wearing is in image 1
+    ("1", Concept("relation", "riding", "man"), {"throwing": 1}),
+    # two zebras (10); one zebra in image 11
+    ("10", Concept("count", "2", "zebra"), {"1": 1}),
+    # the horse is centred in image 1 and on the right in image 4
+    ("1", Concept("location", "center", "horse"), {"right": 1}),
+]
+
+
+@pytest.mark.parametrize("image_id,concept,expected", HAND_CANDIDATES)
+def test_closed_set_candidates_match_the_hand_worked_ones(index_and_scenes, image_id, concept, expected):
+    index, scenes = index_and_scenes
+    assert index.candidates(concept, index.presence(scenes[image_id])) == expected
+
+
+def test_sampling_follows_co_occurrence_weights(index_and_scenes):
+    index, scenes = index_and_scenes
+    presence, rng = index.presence(scenes["2"]), random.Random(0)
+    draws = [index.sample(Concept("object", "dog"), presence, rng) for _ in range(3000)]
+    assert set(draws) == {"cat", "bowl"}
+    assert 0.62 < draws.count("cat") / len(draws) < 0.71  # weights 2:1
+    assert index.sample(Concept("object", "frisbee"), presence, rng) is None
+
+
+# ---- an independent check of every closed-set replacement against the raw annotations ----------
+
+
+def _singular(name):
+    return name.removesuffix("s")
+
+
+def _names(image):
+    return {_singular(o["names"][0]) for o in OBJECTS[image]}
+
+
+def _present(image, name):
+    synonyms = {"man": "man.n.01", "guy": "man.n.01"}
+    return name in _names(image) or any(synonyms.get(name) and synonyms.get(n) == synonyms[name] for n in _names(image))
+
+
+def _position(o):
+    return ("left", "center", "right")[min(int(3 * (o["x"] + o["w"] / 2) / WIDTH), 2)]
+
+
+def _valid(image, chosen, rejected):
+    words = {"one": 1, "two": 2, "three": 3}
+    if chosen.split()[0] in ("a", "an"):  # object
+        c, r = chosen.split(" ", 1)[1], rejected.split(" ", 1)[1]
+        return any(c in _names(j) and r in _names(j) for j in OBJECTS) and not _present(image, r)
+    if chosen.split()[0] in words:  # count
+        noun = _singular(chosen.split()[1])
+        n_here = sum(_singular(o["names"][0]) == noun for o in OBJECTS[image])
+        n_new = words[rejected.split()[0]]
+        return n_here != n_new and any(sum(_singular(o["names"][0]) == noun for o in objs) == n_new for objs in OBJECTS.values())
+    if chosen in ("left side", "center", "right side"):  # location of an object seen there elsewhere
+        here = {(_singular(o["names"][0]), _position(o)) for o in OBJECTS[image]}
+        anchor = [n for n, p in here if p == chosen.split()[0]]
+        r = rejected.split()[0]
+        return any((_singular(o["names"][0]), _position(o)) == (a, r) for a in anchor for objs in OBJECTS.values() for o in objs) \
+            and all((a, r) not in here for a in anchor)
+    predicates = {r["predicate"]: r["subject"]["name"] for r in RELATIONS.get(image, [])}
+    if chosen in predicates:  # relation: the same subject does it elsewhere
+        return any(r["predicate"] == rejected and r["subject"]["name"] == predicates[chosen]
+                   for rels in RELATIONS.values() for r in rels) and rejected not in predicates
+    here = {a for o in OBJECTS[image] for a in o.get("attributes", [])}  # attribute of the same object elsewhere
+    owners = {o["names"][0] for o in OBJECTS[image] if chosen in o.get("attributes", [])}
+    return rejected not in here and any(o["names"][0] in owners and rejected in o.get("attributes", [])
+                                        for objs in OBJECTS.values() for o in objs)
+
+
+def _config(vg_root, out, **extra):
+    values = {"pipeline": "halva", "vg_dir": str(vg_root / "vg"), "vg_files": FILES, "output_file": str(out),
+              "media_root": str(vg_root / "images"), "llm": "none", "progress": False, "seed": 3}
+    values.update(extra)
+    return GenConfig(**values)
+
+
+def test_every_closed_replacement_co_occurs_and_is_absent(vg_root, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="data_gen")
+    out = tmp_path / "pairs.jsonl"
+    stats = generate(_config(vg_root, out))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    closed = [r for r in records if r["kind"] == "closed"]
+    assert {r["id"] for r in closed} >= {"vg-1-closed", "vg-2-closed", "vg-3-closed", "vg-5-closed", "vg-10-closed"}
+    checked = 0
+    for r in closed:
+        image = int(r["id"].split("-")[1])
+        chosen_text, chosen_spans = parse_tags(r["chosen"])
+        rejected_text, rejected_spans = parse_tags(r["rejected"])
+        assert len(chosen_spans) == len(rejected_spans) > 0
+        for (cs, ce), (rs, re_) in zip(chosen_spans, rejected_spans):
+            assert _valid(image, chosen_text[cs:ce], rejected_text[rs:re_]), (r["id"], chosen_text[cs:ce], rejected_text[rs:re_])
+            checked += 1
+    assert checked >= 8
+    assert len(read_pairs(out)) == len(records)  # the training reader takes the file as it is
+    # image 6 has no objects, image 7 no readable file: skipped, counted, one line each
+    assert stats.rejected["no_ground_truth"] == 1 and stats.rejected["unreadable_media"] == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("image_data.json:1: record 'vg-6': no objects annotated" in m for m in lines)
+    assert any("record 'vg-7': cannot read image" in m and "7.jpg" in m for m in lines)
+    saved = json.loads((tmp_path / "pairs.stats.json").read_text())
+    assert saved["accepted"] == dict(stats.accepted) and saved["rejected"]["unreadable_media"] == 1
+
+
+def test_yes_no_pairs_are_balanced_and_inverted(vg_root, tmp_path):
+    out = tmp_path / "qa.jsonl"
+    generate(_config(vg_root, out, kinds=["qa"]))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    truth = {q: a.lower().strip(".") for qs in QUESTIONS.values() for q, a in qs}
+    yes = [r for r in records if r["chosen"] == "<MASK>Yes</MASK>."]
+    no = [r for r in records if r["chosen"] == "<MASK>No</MASK>."]
+    assert len(yes) == len(no) == 2 and len(records) == 4  # 3 yes and 2 no questions: 2 of each kept
+    for r in records:
+        assert r["kind"] == "qa" and truth[r["prompt"]] == parse_tags(r["chosen"])[0].strip(".").lower()
+        assert r["rejected"] == ("<MASK>No</MASK>." if r in yes else "<MASK>Yes</MASK>.")
+
+
+def test_the_same_seed_writes_the_same_bytes(vg_root, tmp_path):
+    generate(_config(vg_root, tmp_path / "a.jsonl"))
+    generate(_config(vg_root, tmp_path / "b.jsonl"))
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_missing_annotation_file_stops_before_writing(vg_root, tmp_path, capsys):
+    broken = tmp_path / "vg"
+    broken.mkdir()
+    for f in (vg_root / "vg").iterdir():
+        if f.name != "relationships.json":
+            (broken / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "out" / "pairs.jsonl"
+    code = main(["pipeline=halva", f"vg_dir={broken}", f"media_root={vg_root / 'images'}", f"output_file={out}", "progress=false"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "annotation file not found" in err[0] and str(broken / "relationships.json") in err[0]
+    assert not out.exists()
+
+
+def test_malformed_annotation_file_names_file_and_line(vg_root, tmp_path, capsys):
+    broken = tmp_path / "vg"
+    broken.mkdir()
+    for f in (vg_root / "vg").iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "objects.json").write_text('[{"image_id": 1, "objects": []},\n{"image_id": 2, "objects": [}]')
+    out = tmp_path / "pairs.jsonl"
+    code = main(["pipeline=halva", f"vg_dir={broken}", f"output_file={out}", "progress=false"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"{broken / 'objects.json'}:2: invalid JSON" in err[0]
+    assert not out.exists()
+
+
+def test_a_bad_record_is_reported_and_the_run_goes_on(vg_root, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="data_gen")
+    broken = tmp_path / "vg"
+    broken.mkdir()
+    for f in (vg_root / "vg").iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    objects = json.loads((broken / "objects.json").read_text())
+    objects[0]["objects"][0]["names"] = []  # image 1's first object has no name
+    (broken / "objects.json").write_text(json.dumps(objects))
+    stats = generate(_config(vg_root, tmp_path / "pairs.jsonl", vg_dir=str(broken)))
+    assert stats.input_problems["invalid_record"] == 1
+    assert any("objects.json:1: record '1': object 11 has no name; record skipped" in r.getMessage() for r in caplog.records)
+    assert stats.accepted["closed"] >= 5
+
+
+def test_coco_instances_and_captions(tmp_path):
+    images = [{"id": i, "file_name": f"{i:012d}.jpg", "width": 300, "height": 200} for i in (1, 2, 3)]
+    categories = [{"id": 1, "name": "person"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "kite"}]
+    # image 1: person, dog; image 2: person, kite, kite; image 3: dog
+    anns = [(1, 1), (1, 2), (2, 1), (2, 3), (2, 3), (3, 2)]
+    instances = {"images": images, "categories": categories,
+                 "annotations": [{"id": k, "image_id": i, "category_id": c, "bbox": [10, 10, 20, 20]} for k, (i, c) in enumerate(anns)]}
+    (tmp_path / "instances.json").write_text(json.dumps(instances, indent=1))
+    (tmp_path / "captions.json").write_text(json.dumps({"annotations": [{"image_id": 1, "caption": "A man with a dog."}]}))
+    for image in images:
+        Image.new("RGB", (30, 20)).save(tmp_path / image["file_name"])
+    out = tmp_path / "coco.jsonl"
+    generate(GenConfig(pipeline="halva", coco_instances=str(tmp_path / "instances.json"),
+                       coco_captions=str(tmp_path / "captions.json"), media_root=str(tmp_path),
+                       output_file=str(out), progress=False, kinds=["closed"]))
+    pairs = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    # dog (image 1) co-occurs only with person, present: untouched; person co-occurs with kite (image 2)
+    assert pairs["coco-1-closed"]["chosen"].startswith("The image shows <MASK>a person</MASK> and a dog.")
+    assert pairs["coco-1-closed"]["rejected"].startswith("The image shows <MASK>a kite</MASK> and a dog.")
+    # two kites (image 2): no other count of kites anywhere; person: dog (image 1) absent here
+    assert "<MASK>a dog</MASK>" in pairs["coco-2-closed"]["rejected"] and "two kites" in pairs["coco-2-closed"]["chosen"]
+    assert pairs["coco-1-closed"]["source"] == "coco" and pairs["coco-1-closed"]["images"] == ["000000000001.jpg"]
