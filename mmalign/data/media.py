@@ -423,12 +423,16 @@ def load_video(
     num_frames: int | None = None,
     fps: float | None = None,
     *,
+    start: float | None = None,
+    end: float | None = None,
     source: str | None = None,
     record_id: str | None = None,
 ) -> VideoClip:
     """Decode a video and sample frames from it; see the module docstring for the sampling rules.
 
     Exactly one of ``num_frames`` / ``fps``; with neither, ``num_frames=DEFAULT_NUM_FRAMES``.
+    ``start`` / ``end`` (seconds, either may be None) restrict the sampling to that part of the video
+    (benchmarks such as MVBench ask about a segment).
     """
     if num_frames is not None and fps is not None:
         raise ValueError("give num_frames or fps, not both")
@@ -443,15 +447,19 @@ def load_video(
 
     p = _existing_file(path, "video", source, record_id)
 
+    lo = float(start) if start is not None else 0.0
+    hi = float(end) if end is not None else math.inf
     if fps is not None:
         with _Video(p, source, record_id) as v:
             source_fps = v.info.fps
-        result = _decode_pass(p, source, record_id, _RateSelector(fps, source_fps))
+        selector = _RateSelector(fps, source_fps)
+        result = _decode_pass(p, source, record_id, lambda i, t: lo <= t <= hi and selector(i, t - lo))
         return _clip(result, result.decoded, p, source, record_id)
 
     num_frames = int(num_frames)
     with _Video(p, source, record_id) as v:
         total = v.info.frames
+        rate = v.info.fps
     if total <= 0:
         total = _count_frames(p, source, record_id)
     if total <= 0:
@@ -460,6 +468,10 @@ def load_video(
     result = None
     for _attempt in range(2):
         wanted = uniform_frame_indices(total, num_frames)
+        if (start is not None or end is not None) and rate > 0:
+            first = min(max(0, round(lo * rate)), total - 1)
+            last = max(first, min(total - 1, round(hi * rate) if math.isfinite(hi) else total - 1))
+            wanted = [first + i for i in uniform_frame_indices(last - first + 1, num_frames)]
         chosen = set(wanted)
         # Stop once the last wanted frame is decoded, unless that is the last frame anyway: decoding to
         # the end then costs nothing and checks the header's frame count.

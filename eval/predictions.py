@@ -1,0 +1,90 @@
+"""Per-item records appended to JSONL files as they are produced, so a killed run resumes.
+
+Each process appends to its own file (``predictions.jsonl`` in a single process,
+``predictions.rank<R>.jsonl`` under ``accelerate launch``), one flushed line per item. Reading merges
+every ``predictions*.jsonl`` of the directory, so a run may resume with another number of processes.
+A process killed mid-write leaves at most one partial last line; it is cut off before appending
+again (and skipped when reading), so no item is lost twice or stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mmalign.errors import DataError
+
+from .config import RESUMABLE_KEYS
+
+FINGERPRINT = "run_config.json"
+
+
+class PredictionStore:
+    """The records of one evaluation directory."""
+
+    def __init__(self, directory: str | Path, rank: int = 0, world_size: int = 1):
+        self.directory = Path(directory)
+        self.path = self.directory / ("predictions.jsonl" if world_size == 1 else f"predictions.rank{rank}.jsonl")
+
+    def files(self) -> list[Path]:
+        return sorted(self.directory.glob("predictions*.jsonl"))
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Every complete record, by item id (the first one wins should an id repeat)."""
+        records: dict[str, dict[str, Any]] = {}
+        for path in self.files():
+            text = path.read_text(encoding="utf-8")
+            lines = text.split("\n")
+            if not text.endswith("\n"):
+                lines = lines[:-1]  # a partial line left by a killed process
+            for lineno, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"corrupt predictions line: {err.msg} (delete it to redo that item)", source=f"{path}:{lineno}") from None
+                records.setdefault(str(record["id"]), record)
+        return records
+
+    def repair(self) -> None:
+        """Cut a partial last line off this process's file before appending to it."""
+        if not self.path.is_file():
+            return
+        data = self.path.read_bytes()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            with self.path.open("r+b") as f:
+                f.truncate(keep)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def clear(self) -> None:
+        for path in self.files():
+            path.unlink()
+        (self.directory / FINGERPRINT).unlink(missing_ok=True)
+
+
+def check_fingerprint(directory: Path, config: dict[str, Any], write: bool) -> None:
+    """Refuse to resume predictions made with another configuration (another model, prompt …)."""
+    wanted = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
+    path = directory / FINGERPRINT
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        if differ:
+            raise DataError(
+                f"{directory} holds predictions made with other settings ({', '.join(differ)}); "
+                "use another output_dir, or overwrite=true to discard them"
+            )
+    elif write:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n", encoding="utf-8")

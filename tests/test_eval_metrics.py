@@ -1,0 +1,188 @@
+"""The metric functions against values worked out by hand (the arithmetic is in the comments)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.metrics import (
+    amber_discriminative,
+    amber_generative,
+    caption_objects,
+    chair,
+    mme,
+    mmhal,
+    pope,
+    vcr_order,
+)
+
+INSTANCES = {
+    "images": [{"id": i, "file_name": f"{i}.jpg"} for i in (1, 2, 3, 4)],
+    "categories": [
+        {"id": 1, "name": "person"},
+        {"id": 18, "name": "dog"},
+        {"id": 67, "name": "dining table"},
+        {"id": 47, "name": "cup"},
+        {"id": 88, "name": "teddy bear"},
+        {"id": 15, "name": "bench"},
+    ],
+    "annotations": [
+        {"id": 1, "image_id": 1, "category_id": 1},
+        {"id": 2, "image_id": 1, "category_id": 18},
+        {"id": 3, "image_id": 1, "category_id": 18},
+        {"id": 4, "image_id": 2, "category_id": 67},
+        {"id": 5, "image_id": 2, "category_id": 47},
+        {"id": 6, "image_id": 3, "category_id": 88},
+        {"id": 7, "image_id": 4, "category_id": 15},
+    ],
+}
+COCO_CAPTIONS = {"annotations": [{"id": 9, "image_id": 2, "caption": "Cups and a laptop on a wooden table."}]}
+CAPTIONS = {
+    # man→person, dogs→dog, "hot dog"→hot dog (not dog), cat→cat; truth {person, dog}: 2 of 4 wrong; 13 words
+    1: "A man walks two dogs past a hot dog stand. A cat watches.",
+    # "laptop computer"→laptop, mug→cup, desk→dining table; truth {dining table, cup} + laptop from the
+    # reference caption: none wrong; 11 words
+    2: "A laptop computer and a coffee mug sit on a desk.",
+    # "baby elephant"→elephant (not a person), "teddy bear" (not a bear), "toilet seat"→toilet; truth
+    # {teddy bear}: elephant and toilet wrong, 2 of 3; 12 words
+    3: "A baby elephant and a teddy bear sit on the toilet seat.",
+    # no object; truth {bench}; 4 words
+    "4": "There is nothing here.",
+}
+
+
+def test_chair_with_reference_captions():
+    result = chair(CAPTIONS, INSTANCES, COCO_CAPTIONS)
+    assert result["chair_s"] == pytest.approx(100 * 2 / 4)  # captions 1 and 3 hallucinate
+    assert result["chair_i"] == pytest.approx(100 * 4 / 10)  # (2 + 0 + 2 + 0) of (4 + 3 + 3 + 0) mentions
+    assert result["recall"] == pytest.approx(100 * 6 / 7)  # (2 + 3 + 1 + 0) of (2 + 3 + 1 + 1) truth objects
+    assert result["length"] == pytest.approx((13 + 11 + 12 + 4) / 4)
+    assert result["per_image"][3]["hallucinated"] == [["baby elephant", "elephant"], ["toilet seat", "toilet"]]
+    assert result["num_mentions"] == 10 and result["num_hallucinated"] == 4
+
+
+def test_chair_from_files_without_reference_captions(tmp_path):
+    path = tmp_path / "instances_val2014.json"
+    path.write_text(json.dumps(INSTANCES))
+    result = chair(CAPTIONS, str(path))
+    # the laptop of caption 2 is now hallucinated: captions 1, 2, 3 hallucinate; 5 of 10 mentions
+    assert result["chair_s"] == pytest.approx(75.0)
+    assert result["chair_i"] == pytest.approx(50.0)
+    assert result["recall"] == pytest.approx(100 * 5 / 6)  # (2 + 2 + 1 + 0) of (2 + 2 + 1 + 1)
+
+
+def test_chair_rejects_unknown_images():
+    with pytest.raises(ValueError, match="image id 99"):
+        chair({99: "A dog."}, INSTANCES)
+
+
+@pytest.mark.parametrize(
+    "caption,expected",
+    [
+        ("Two children ride bicycles past a bus stop.", ["person", "bicycle"]),  # "bus stop" is no bus
+        ("A glass of orange juice and two oranges.", ["orange"]),  # the juice is not an orange
+        ("The seat of the toilet is up; a chair stands by.", ["toilet", "chair"]),  # that seat is the toilet's
+        ("A passenger train and a passenger.", ["train", "person"]),
+        ("Wine glasses, skis and pairs of scissors.", ["wine glass", "skis", "scissors"]),
+        ("Mice near a computer mouse.", ["mouse", "mouse"]),
+    ],
+)
+def test_caption_objects_word_handling(caption, expected):
+    assert [category for _, category in caption_objects(caption)] == expected
+
+
+def test_pope():
+    predictions = ["Yes, there is.", "No.", "yes", "There is a dog.", "no", "I think not."]
+    labels = ["yes", "no", "no", "yes", "yes", "no"]
+    # parsed: yes, no, yes, (unparseable), no, no → TP 1 (q1), TN 2 (q2, q6), FP 1 (q3), FN 1 (q5),
+    # and q4 (label yes) unparseable: a miss.
+    result = pope(predictions, labels)
+    assert result["accuracy"] == pytest.approx(100 * 3 / 6)
+    assert result["precision"] == pytest.approx(100 * 1 / 2)
+    assert result["recall"] == pytest.approx(100 * 1 / 3)  # 3 questions are labelled yes
+    assert result["f1"] == pytest.approx(40.0)  # 2·0.5·(1/3) / (0.5 + 1/3) = 0.4
+    assert result["yes_ratio"] == pytest.approx(100 * 2 / 6)
+    assert result["unparseable"] == 1 and result["n"] == 6
+
+
+def test_pope_rejects_bad_labels():
+    with pytest.raises(ValueError, match="label must be yes or no"):
+        pope(["yes"], ["maybe"])
+
+
+def test_vcr_order():
+    predicted = [[1, 2, 4, 3], [3, 1, 2], None, [2, 1], [1, 2, 3, 4]]
+    truth = [[1, 2, 4, 3], [2, 3, 1], [1, 2], [1, 2, 3], [1, 2, 4, 3]]
+    result = vcr_order(predicted, truth)
+    assert result["accuracy"] == pytest.approx(100 * 1 / 5)  # only the first is whole
+    # right positions 4 + 0 + 0 (unparseable) + 0 (wrong length) + 2, of 4 + 3 + 2 + 3 + 4 positions
+    assert result["step_accuracy"] == pytest.approx(100 * 6 / 16)
+    assert result["unparseable"] == 1 and result["n"] == 5
+
+
+ASSOCIATION = {"dog": ["puppy"], "grass": ["lawn"], "frisbee": ["disc"], "ball": [], "cat": ["kitten"],
+               "sofa": ["couch"], "tree": [], "sky": [], "table": []}
+AMBER_ANNOTATIONS = {
+    1: {"type": "generative", "truth": ["dog", "grass"], "hallu": ["frisbee", "ball"]},
+    2: {"type": "generative", "truth": ["cat", "sofa"], "hallu": ["dog"]},
+    1005: {"type": "discriminative-existence", "truth": "yes"},
+    1006: {"type": "discriminative-attribute-action", "truth": "no"},
+    1007: {"type": "discriminative-attribute-number", "truth": "no"},
+    1008: {"type": "discriminative-relation", "truth": "yes"},
+}
+
+
+def test_amber_generative():
+    responses = {
+        # objects: puppy (dog's), lawn (grass's), sky (safe word), frisbee, ball, tree → the last three
+        # hallucinated; frisbee and ball are the annotated likely hallucinations
+        1: "A puppy plays on the lawn under the sky with a frisbee and a ball near a tree.",
+        # kittens → kitten (cat's), couch (sofa's): nothing hallucinated
+        2: "Two kittens sleep on a couch.",
+    }
+    result = amber_generative(responses, AMBER_ANNOTATIONS, ASSOCIATION, ["sky"])
+    assert result["chair"] == pytest.approx(100 * 3 / 8)  # 3 hallucinated of 6 + 2 mentions
+    assert result["cover"] == pytest.approx(100.0)  # dog, grass, cat, sofa all covered
+    assert result["hal"] == pytest.approx(50.0)  # response 1 of 2
+    assert result["cog"] == pytest.approx(100 * 2 / 3)  # frisbee, ball of frisbee, ball, dog
+
+
+def test_amber_discriminative():
+    responses = {1005: "Yes.", 1006: "No, it is awake.", 1007: "Yes", 1008: "The cup is on the table."}
+    result = amber_discriminative(responses, AMBER_ANNOTATIONS)
+    overall = result["overall"]
+    # answers yes, no, yes, (unparseable); labels yes, no, no, yes; "no" is the positive class
+    assert overall["accuracy"] == pytest.approx(50.0)  # 1005 and 1006
+    assert overall["precision"] == pytest.approx(100.0)  # one "no" answer, right
+    assert overall["recall"] == pytest.approx(50.0)  # of the two "no" labels (1006, 1007)
+    assert overall["f1"] == pytest.approx(100 * 2 / 3)  # 2·1·0.5 / 1.5
+    assert overall["unparseable"] == 1
+    assert result["attribute"]["accuracy"] == pytest.approx(50.0) and result["attribute"]["n"] == 2
+    assert result["relation"]["accuracy"] == 0.0 and result["existence"]["accuracy"] == 100.0
+
+
+def test_mme():
+    answers = [
+        ("existence", "a", "Yes", "yes"),
+        ("existence", "a", "no", "no"),  # image a: both right
+        ("existence", "b", "No", "yes"),
+        ("existence", "b", "No", "no"),  # image b: one right
+        ("count", "c", "yes", "yes"),
+        ("count", "c", "maybe", "no"),  # unparseable: wrong
+    ]
+    result = mme(answers)
+    assert result["existence"]["accuracy"] == pytest.approx(75.0)  # 3 of 4
+    assert result["existence"]["accuracy_plus"] == pytest.approx(50.0)  # 1 of 2 images
+    assert result["existence"]["score"] == pytest.approx(125.0)
+    assert result["count"]["score"] == pytest.approx(50.0 + 0.0)
+    assert result["count"]["unparseable"] == 1
+    assert result["total"] == pytest.approx(175.0)
+
+
+def test_mmhal():
+    result = mmhal([(6, "attribute"), (2, "attribute"), (None, "counting"), (3, "counting")])
+    assert result["score"] == pytest.approx((6 + 2 + 0 + 3) / 4)  # no rating scores 0
+    assert result["hallucination_rate"] == pytest.approx(50.0)  # 2 and 0 are below 3
+    assert result["per_type"] == {"attribute": pytest.approx(4.0), "counting": pytest.approx(1.5)}
+    assert result["unparseable"] == 1
