@@ -2,14 +2,21 @@
 
 Loads the recipe, reads and checks every pair before any step, trains with the method's trainer,
 saves the adapter (and a model card), and optionally merges and pushes it to the Hub.
+
+Under ``accelerate launch`` every process runs this same function: built-in assets are built by
+the main process while the others wait, each process checks its own share of the pairs (the
+verdict is shared, so a bad record stops every process), and only the main process logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Any
 
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from transformers import set_seed
 
 from .builtin import resolve_builtins
@@ -22,7 +29,7 @@ from .data.dataset import (
     validate_dataset,
 )
 from .data.readers import read_conversations, read_pairs
-from .errors import MMAlignError
+from .errors import DataError, MMAlignError
 from .hub import finish_run
 from .models import frozen_reference, load_model, load_processor
 from .trainers import METHODS
@@ -50,9 +57,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(setup: TrainSetup) -> Any:
     """Train as configured; returns the trainer (tests inspect its state)."""
-    resolve_builtins(setup)
     _, trainer_cls, _ = METHODS[setup.run.method]
     data, args = setup.data, setup.training
+    state = process_state(args)
+    # The main process builds tiny:// assets first; the others then find them in the cache (or,
+    # on a node that does not share the file system, build their own: builds are atomic).
+    with state.main_process_first(), zero3_paused():
+        resolve_builtins(setup)
     if not data.train_file:
         raise MMAlignError("no training data given: set train_file=PATH")
     # The Trainer would push at every save; the finished adapter is pushed once, with its card.
@@ -71,17 +82,20 @@ def run(setup: TrainSetup) -> Any:
     dataset = PairDataset(pairs, references, media, seed=args.seed)
     collator = PreferenceCollator(processor, max_length=args.max_length)
     if setup.run.validate_data:
-        longest = validate_dataset(dataset, collator, require_phrases=setup.run.method in ("dpa", "rrpo", "rrpo_nokl"))
+        require = setup.run.method in ("dpa", "rrpo", "rrpo_nokl")
+        longest = check_data(dataset, collator, require, state)
         logger.info("checked %d pairs; longest sample %d tokens", len(dataset), longest)
 
-    set_seed(args.seed)  # the adapter's initialisation must not depend on earlier random draws
-    model = load_model(setup.model, bf16=args.bf16, fp16=args.fp16)
+    set_seed(args.seed)
+    # The adapter is seeded again right before it is created, so it does not depend on how the
+    # base was loaded (ZeRO-3's zero.Init and quantisation draw different amounts of randomness).
+    model = load_model(setup.model, bf16=args.bf16, fp16=args.fp16, seed=args.seed)
     trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=processor,
-        ref_model=frozen_reference(model),
+        ref_model=frozen_reference(model, setup.model, bf16=args.bf16, fp16=args.fp16),
         data_collator=collator,
     )
     resume = args.resume_from_checkpoint
@@ -90,6 +104,64 @@ def run(setup: TrainSetup) -> Any:
     trainer.train(resume_from_checkpoint=resume)
     finish_run(trainer, setup, push_to_hub)
     return trainer
+
+
+def process_state(args: Any) -> PartialState:
+    """This process's place among the launched ones (starting the process group the way the Trainer
+    will); processes other than the main one log warnings only."""
+    args.device  # noqa: B018 — sets up accelerate's state (DDP, DeepSpeed, or one process) from args
+    state = args.distributed_state or PartialState()
+    if not state.is_main_process:
+        logger.setLevel(logging.WARNING)
+    return state
+
+
+@contextlib.contextmanager
+def zero3_paused():
+    """Switch transformers' ZeRO-3 mode off for a while (building the ``tiny://`` model on one process).
+
+    While a ZeRO-3 config is live, transformers initialises every new model's weights with
+    collective operations; a model built by one process while the others wait would never finish.
+    """
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    reference = hf_deepspeed._hf_deepspeed_config_weak_ref  # the only handle transformers keeps
+    config = reference() if reference is not None else None
+    if config is None:
+        yield
+        return
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed.set_hf_deepspeed_config(config)
+
+
+def check_data(dataset: PairDataset, collator: PreferenceCollator, require_phrases: bool, state: PartialState) -> int:
+    """Check every pair once across processes: process k checks pairs k, k + n, k + 2n, …
+
+    Checking loads and encodes every sample (media included), which for a real data set takes
+    minutes, so it is shared out instead of repeated on every process. The processes then exchange
+    their verdicts: if any found a bad record, all raise the same one-line error (the lowest-ranked
+    process's, which for one process is the first bad record) instead of some of them training on.
+    Returns the longest sample's length in tokens.
+    """
+    shard = range(state.process_index, len(dataset), state.num_processes)
+    error: DataError | None = None
+    longest = 0
+    try:
+        longest = validate_dataset(dataset, collator, require_phrases, indices=shard, progress=state.is_main_process)
+    except DataError as err:
+        error = err
+    if state.num_processes == 1:
+        if error is not None:
+            raise error
+        return longest
+    verdicts = gather_object([(str(error) if error else None, longest)])
+    messages = [message for message, _ in verdicts if message]
+    if messages:
+        raise error if error is not None and str(error) == messages[0] else DataError(messages[0])
+    return max(length for _, length in verdicts)
 
 
 if __name__ == "__main__":

@@ -132,14 +132,22 @@ class PreferenceCollator:
         return batch
 
 
-def validate_dataset(dataset: PairDataset, collator: PreferenceCollator, require_phrases: bool = True) -> int:
+def validate_dataset(
+    dataset: PairDataset,
+    collator: PreferenceCollator,
+    require_phrases: bool = True,
+    indices: SequenceABC[int] | None = None,
+    progress: bool = True,
+) -> int:
     """Load and encode every sample once, so bad input stops the run before any training step.
 
     Raises :class:`DataError` on the first bad record (missing or unreadable media, a sample over
     ``max_length``, a phrase that covers no token). Returns the longest sample's length in tokens.
+    ``indices`` checks only those samples (one process's share when many check in parallel).
     """
     longest = 0
-    for index in tqdm(range(len(dataset)), desc="checking data", unit="pair", leave=False):
+    indices = range(len(dataset)) if indices is None else indices
+    for index in tqdm(indices, desc="checking data", unit="pair", leave=False, disable=not progress):
         pair = dataset.pairs[index]
         if require_phrases and pair.num_phrases == 0:
             raise DataError("no tagged phrases (this method aligns phrases)", source=pair.source, record_id=pair.id)

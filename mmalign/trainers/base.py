@@ -2,11 +2,22 @@
 
 Subclasses implement :meth:`PreferenceTrainer.preference_loss`; they arrange forwards through
 :meth:`policy_scores` / :meth:`reference_scores` and call the pure losses of :mod:`mmalign.losses`.
+
+Many processes: the Trainer (through accelerate) handles DDP and DeepSpeed for the policy. Here we
+add what it does not do for a second model and for our own metrics: the frozen reference of full
+fine-tuning goes through :func:`prepare_deepspeed_reference` (sharded under ZeRO-3, replicated
+otherwise), and metrics are averaged over ranks with one all-reduce at logging time.
+
+Padding-free batching (``padding_free``) forwards a batch as one packed row with per-sample
+position ids; transformers then runs FlashAttention's variable-length kernels (or, for SDPA and
+eager, a block-diagonal mask), so no compute is spent on padding. See :func:`packed_score_batch`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +26,14 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from ..data.dataset import PreferenceCollator
-from ..losses import phrase_mask_from_ids
-from ..scoring import BatchScores, score_batch
+from ..errors import ConfigError
+from ..losses import phrase_mask_from_ids, token_logps
+from ..scoring import BatchScores, _accepts_logits_to_keep, score_batch
+
+logger = logging.getLogger(__name__)
+
+#: inputs that a packed forward knows how to rewrite; any other per-token input rules packing out
+PACKABLE_TOKEN_INPUTS = ("input_ids", "attention_mask")
 
 
 @dataclass
@@ -31,6 +48,19 @@ class PreferenceConfig(TrainingArguments):
         default_factory=lambda: {"use_reentrant": False},
         metadata={"help": "Non-reentrant checkpointing works with frozen inputs (LoRA)."},
     )
+    padding_free: bool | str = field(
+        default="auto",
+        metadata={
+            "help": "Forward each batch as one packed row without padding. auto: on with FlashAttention (its "
+            "variable-length kernels skip the padding) for models with 1-D positions; true: always (SDPA/eager "
+            "give the same results through a block-diagonal mask, without the savings); false: off."
+        },
+    )
+
+    def __post_init__(self):
+        if self.padding_free not in (True, False, "auto"):
+            raise ValueError(f"padding_free must be true, false or auto, got {self.padding_free!r}")
+        super().__post_init__()
 
 
 class PreferenceTrainer(Trainer):
@@ -74,21 +104,47 @@ class PreferenceTrainer(Trainer):
                 self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
         elif not hasattr(self.accelerator.unwrap_model(self.model), "disable_adapter"):
             raise ValueError("without adapters (full fine-tuning) a frozen ref_model must be given")
+        # name ("eval/name" in eval mode) → values of this rank since the last log
         self._metrics: dict[str, list[float]] = defaultdict(list)
+        self.padding_free = self._resolve_padding_free()
 
     def _prepare_deepspeed_reference(self, ref_model: torch.nn.Module) -> torch.nn.Module:
-        from trl.models.utils import prepare_deepspeed
+        return prepare_deepspeed_reference(ref_model, self.accelerator.state.deepspeed_plugin.deepspeed_config)
 
-        return prepare_deepspeed(ref_model, self.accelerator)
+    def _resolve_padding_free(self) -> bool:
+        requested = self.args.padding_free
+        if requested is False:
+            return False
+        base = _base_model(self.accelerator.unwrap_model(self.model))
+        attn = str(getattr(base.config, "_attn_implementation", "") or "")
+        reason = packing_unsupported(base)
+        if requested == "auto":
+            use = reason is None and attn.startswith("flash_attention")
+            logger.info("padding-free batching: %s", "on" if use else f"off ({reason or 'attention is ' + attn})")
+            return use
+        if reason:
+            raise ConfigError(f"padding_free=true is not supported here: {reason}")
+        if not attn.startswith("flash_attention"):
+            logger.warning(
+                "padding_free=true with attn_implementation=%s: same results through a block-diagonal mask, "
+                "without the savings of FlashAttention's variable-length kernels",
+                attn,
+            )
+        return True
 
     # forwards -------------------------------------------------------------------------------------
-    def policy_scores(self, model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool = False) -> BatchScores:
+    def _score(self, model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool) -> BatchScores:
+        if self.padding_free:
+            return packed_score_batch(model, encoded, keep_logits=keep_logits)
         return score_batch(model, encoded, keep_logits=keep_logits)
+
+    def policy_scores(self, model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool = False) -> BatchScores:
+        return self._score(model, encoded, keep_logits)
 
     @torch.no_grad()
     def reference_scores(self, model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool = False) -> BatchScores:
         with self._reference_policy(model) as reference:
-            return score_batch(reference, encoded, keep_logits=keep_logits)
+            return self._score(reference, encoded, keep_logits)
 
     @contextlib.contextmanager
     def _reference_policy(self, model: torch.nn.Module):
@@ -105,12 +161,12 @@ class PreferenceTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, metrics = self.preference_loss(model, inputs)
-        mode = "train" if model.training else "eval"
-        for name, value in metrics.items():
-            value = value.detach() if torch.is_tensor(value) else torch.tensor(float(value))
-            self._metrics[f"{mode}/{name}" if mode == "eval" else name].append(
-                float(self.accelerator.gather_for_metrics(value.float().reshape(1).to(loss.device)).mean())
-            )
+        if metrics:
+            prefix = "" if model.training else "eval/"
+            # One device→host copy per step for all metrics; ranks are combined when logging.
+            values = torch.stack([_scalar(v, loss.device) for v in metrics.values()]).tolist()
+            for name, value in zip(metrics, values):
+                self._metrics[prefix + name].append(value)
         return (loss, {"loss": loss}) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -119,12 +175,21 @@ class PreferenceTrainer(Trainer):
         return loss.detach(), None, None
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the method's metrics, each averaged over the steps since the last log and over ranks.
+
+        Every rank calls ``log`` at the same steps and records the same metric names (the method's
+        fixed set), so one all-reduce of the stacked per-rank means combines them all.
+        """
         eval_logs = any(key.startswith("eval_") for key in logs)
-        for name in list(self._metrics):
-            if name.startswith("eval/") == eval_logs:
-                values = self._metrics.pop(name)
-                key = "eval_" + name[5:] if eval_logs else name
-                logs[key] = sum(values) / len(values)
+        names = sorted(name for name in self._metrics if name.startswith("eval/") == eval_logs)
+        if names:
+            means = torch.tensor(
+                [sum(self._metrics[n]) / len(self._metrics[n]) for n in names], device=self.accelerator.device
+            )
+            means = self.accelerator.reduce(means, reduction="mean").tolist()
+            for name, value in zip(names, means):
+                del self._metrics[name]
+                logs["eval_" + name[5:] if eval_logs else name] = value
         super().log(logs, start_time)
 
     # shared metric helpers --------------------------------------------------------------------------
@@ -159,3 +224,115 @@ class PreferenceTrainer(Trainer):
             "phrase_accuracy": ((margin > 0) & mask).sum() / real,
             "phrase_margin": torch.where(mask, margin, 0).sum() / real,
         }
+
+
+def _scalar(value: Any, device: torch.device) -> torch.Tensor:
+    value = value.detach() if torch.is_tensor(value) else torch.tensor(float(value))
+    return value.float().reshape(()).to(device)
+
+
+# DeepSpeed reference ----------------------------------------------------------------------------------
+def prepare_deepspeed_reference(ref_model: torch.nn.Module, deepspeed_config: dict[str, Any]) -> torch.nn.Module:
+    """Wrap the frozen reference in a DeepSpeed inference engine next to the policy's.
+
+    ZeRO-3: sharded like the policy (its parameters are gathered layer by layer in the forward);
+    the model should come from ``from_pretrained`` under ``zero.Init`` (see
+    :func:`mmalign.models.frozen_reference`) so no rank ever holds all of it. ZeRO-0/1/2 shard only
+    optimizer state and gradients, which a frozen model has none of, so it is replicated (stage 0).
+
+    Same idea as TRL's ``prepare_deepspeed``, which we do not reuse because it sets its bucket sizes
+    under dotted top-level keys (``"zero_optimization.reduce_bucket_size"``) that DeepSpeed ignores,
+    leaving ``auto`` values in place, and reads the hidden size only from a top-level config that
+    vision-language models do not have.
+    """
+    import deepspeed
+
+    config = copy.deepcopy(deepspeed_config)
+    zero = config.setdefault("zero_optimization", {})
+    if zero.get("stage", 0) == 3:
+        hidden = getattr(ref_model.config.get_text_config(), "hidden_size", None)
+        if hidden:
+            for key, value in (
+                ("reduce_bucket_size", hidden * hidden),
+                ("stage3_prefetch_bucket_size", int(0.9 * hidden * hidden)),
+                ("stage3_param_persistence_threshold", 10 * hidden),
+            ):
+                if zero.get(key, "auto") == "auto":
+                    zero[key] = value
+    else:
+        zero["stage"] = 0
+        zero.pop("offload_param", None)
+    # No optimizer for a frozen model: drop what would make DeepSpeed build one (or a scheduler).
+    for key in ("optimizer", "scheduler"):
+        config.pop(key, None)
+    zero.pop("offload_optimizer", None)
+    engine, *_ = deepspeed.initialize(model=ref_model, config=config)
+    engine.eval()
+    return engine
+
+
+# padding-free forwards --------------------------------------------------------------------------------
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    while hasattr(model, "get_base_model") or hasattr(model, "module"):
+        model = model.get_base_model() if hasattr(model, "get_base_model") else model.module
+    return model
+
+
+def packing_unsupported(model: torch.nn.Module) -> str | None:
+    """Why ``model`` cannot take packed rows, or None when it can.
+
+    Packing needs the language model to take 1-D position ids that restart at every sample. Models
+    with multimodal rotary positions (Qwen2-VL, Qwen2.5-VL, Qwen3-VL …) compute 3-D positions from
+    the whole padded batch, so they are excluded.
+    """
+    base = _base_model(model)
+    text_config = base.config.get_text_config()
+    rope = getattr(text_config, "rope_parameters", None) or getattr(text_config, "rope_scaling", None) or {}
+    if hasattr(base, "get_rope_index") or hasattr(getattr(base, "model", None), "get_rope_index") or (
+        isinstance(rope, dict) and "mrope_section" in rope
+    ):
+        return f"{type(base).__name__} uses multimodal rotary positions, which packed rows cannot express"
+    return None
+
+
+def packed_score_batch(model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool = False) -> BatchScores:
+    """:func:`mmalign.scoring.score_batch` without padding: the same :class:`BatchScores` layout.
+
+    The real tokens of every row are concatenated into one row, with position ids restarting at 0
+    for each sample; transformers reads those as sample boundaries (FlashAttention varlen kernels,
+    or a block-diagonal mask for SDPA/eager). Media inputs are passed unchanged: their placeholder
+    tokens keep their order. Logits are computed only at the positions that predict a response
+    token (``logits_to_keep`` as an index tensor) and scattered back into the padded layout.
+    """
+    inputs = encoded["inputs"]
+    input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"].bool()
+    rows, length = input_ids.shape
+    for key, value in inputs.items():
+        if key not in PACKABLE_TOKEN_INPUTS and torch.is_tensor(value) and value.shape[:2] == (rows, length):
+            raise ConfigError(f"padding_free cannot pack the per-token input {key!r} of this model; set padding_free=false")
+    response_mask = encoded["response_mask"]
+    first = int(response_mask.float().argmax(dim=1).min()) if response_mask.any() else 1
+    start = max(first - 1, 0)
+    packed_index = torch.full_like(input_ids, -1)
+    packed_index[attention_mask] = torch.arange(int(attention_mask.sum()), device=input_ids.device)
+    positions = attention_mask.long().cumsum(dim=1) - 1
+    mask = response_mask[:, start + 1 :]
+    source = packed_index[:, start:-1][mask]  # packed position predicting each response token
+    if bool((source < 0).any()):
+        raise ValueError("a response token follows padding: the batch is not left- or right-padded")
+    packed = {k: v for k, v in inputs.items() if k not in PACKABLE_TOKEN_INPUTS}
+    packed["input_ids"] = input_ids[attention_mask][None]
+    packed["position_ids"] = positions[attention_mask][None]
+    if _accepts_logits_to_keep(model):
+        selected = model(**packed, use_cache=False, logits_to_keep=source).logits[0]
+    else:
+        selected = model(**packed, use_cache=False).logits[0, source]
+    logits = selected.new_zeros(rows, mask.shape[1], selected.shape[-1])
+    logits = logits.index_put((mask.nonzero(as_tuple=True)), selected)
+    labels = input_ids[:, start + 1 :]
+    return BatchScores(
+        token_logps=token_logps(logits, labels, mask),
+        response_mask=mask,
+        phrase_ids=encoded["phrase_ids"][:, start + 1 :],
+        logits=logits if keep_logits else None,
+    )
