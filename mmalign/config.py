@@ -128,6 +128,7 @@ def build_config(cls: type, values: dict[str, Any]):
     for key, value in values.items():
         if key not in hints:
             raise ConfigError(f"unknown key {key!r}{_closest(key, hints)}")
+        value = values[key] = _yaml_no(value, hints[key])
         _check_type(key, value, hints[key])
     try:
         return cls(**values)
@@ -167,6 +168,7 @@ def build_setup(values: dict[str, Any]) -> TrainSetup:
         group = next((name for name, h in hints.items() if key in h), None)
         if group is None:
             raise ConfigError(f"unknown key {key!r}{_closest(key, every_key)}")
+        value = _yaml_no(value, hints[group][key])
         _check_type(key, value, hints[group][key])
         split[group][key] = value
     if not split["model"].get("model"):
@@ -185,6 +187,13 @@ def _field_types(cls: type) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 — unresolved annotations: accept any value for those fields
         resolved = {}
     return {f.name: resolved.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+
+
+def _yaml_no(value: Any, annotation: Any) -> Any:
+    """YAML reads a bare ``no`` as False; for a field that takes no bool (``save_strategy=no``), mean "no"."""
+    if value is False and not _matches(False, annotation) and _matches("no", annotation):
+        return "no"
+    return value
 
 
 def _check_type(key: str, value: Any, annotation: Any) -> None:

@@ -148,3 +148,11 @@ def test_command_line_process_exits_nonzero_with_one_line(tmp_path):
 def test_config_rejects_missing_model():
     with pytest.raises(ConfigError, match="no model given"):
         build_setup({"method": "dpa"})
+
+
+def test_bare_no_on_the_command_line_means_the_strategy_no():
+    # YAML reads `no` as False; save_strategy takes no bool, so it must come through as "no".
+    setup = load_config(["recipe=tiny", "save_strategy=no", "eval_strategy=no"])
+    assert setup.training.save_strategy.value == "no" and setup.training.eval_strategy.value == "no"
+    with pytest.raises(ConfigError, match="key 'use_peft' expects bool"):
+        load_config(["recipe=tiny", "use_peft=maybe"])
