@@ -75,7 +75,7 @@ def launch(config: str, args: list[str], cwd: Path, check: bool = True) -> subpr
         "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
         "--main_process_port", str(free_port()), *args,
     ]  # fmt: skip
-    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc
@@ -216,7 +216,7 @@ def run_slurm_example(args: list[str], tmp_path: Path) -> subprocess.CompletedPr
         "OMP_NUM_THREADS": "1", "SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "node[0-1]", "SLURM_SUBMIT_DIR": str(ROOT),
         "GPUS_PER_NODE": "1", "MAIN_PORT": str(free_port()), "ACCELERATE_EXTRA_ARGS": "--mixed_precision no",
     }  # fmt: skip
-    proc = subprocess.run(["bash", str(CONFIGS / "slurm_example.sh"), *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(["bash", str(CONFIGS / "slurm_example.sh"), *args], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc
 
