@@ -57,7 +57,7 @@ import os
 import shutil
 import string
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,7 @@ __all__ = [
     "BUILTIN_WORDS",
     "train_tokenizer",
     "build_tiny_vlm",
+    "build_cached",
     "make_image",
     "write_video",
     "read_video",
@@ -462,18 +463,63 @@ def _spec(family: str, tokenizer_kind: str, seed: int, corpus: list[str]) -> dic
     }
 
 
-def _read_marker(path: Path) -> dict[str, Any] | None:
+def _read_marker(path: Path, marker: str = _MARKER) -> dict[str, Any] | None:
     try:
-        return json.loads((path / _MARKER).read_text(encoding="utf-8"))
+        return json.loads((path / marker).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
-def _is_complete(path: Path, spec: Mapping[str, Any]) -> bool:
-    marker = _read_marker(path)
-    if marker is None:
+def _is_complete(path: Path, spec: Mapping[str, Any], marker: str = _MARKER) -> bool:
+    found = _read_marker(path, marker)
+    if found is None:
         return False
-    return all(marker.get(k) == v for k, v in spec.items())
+    return all(found.get(k) == v for k, v in spec.items())
+
+
+def build_cached(
+    output_dir: str | Path,
+    spec: Mapping[str, Any],
+    build: Callable[[Path], None],
+    marker: str = _MARKER,
+    what: str = "tiny model build",
+) -> Path:
+    """Run ``build(tmp_dir)`` unless ``output_dir`` already holds a build with ``spec``.
+
+    The build is written to a temporary sibling directory and moved into place, with the JSON
+    ``marker`` (holding ``spec``) written last, so a directory is either absent, complete or a
+    previous complete build. A build with another spec is replaced; a non-empty directory
+    without the marker raises ``FileExistsError``. Concurrent builders of the same directory (e.g.
+    pytest-xdist workers) are safe: the loser discards its copy.
+    """
+    output_dir = Path(output_dir)
+    if _is_complete(output_dir, spec, marker):
+        return output_dir
+    if output_dir.exists():
+        if not output_dir.is_dir():
+            raise FileExistsError(f"{output_dir} exists and is not a directory")
+        if any(output_dir.iterdir()) and _read_marker(output_dir, marker) is None:
+            raise FileExistsError(f"{output_dir} is not empty and does not hold a {what}; refusing to overwrite")
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    try:
+        build(tmp)
+        (tmp / marker).write_text(json.dumps(dict(spec), indent=2) + "\n", encoding="utf-8")
+        if output_dir.exists():
+            if _is_complete(output_dir, spec, marker):  # someone else finished first
+                return output_dir
+            shutil.rmtree(output_dir)
+        try:
+            os.replace(tmp, output_dir)
+        except OSError:
+            if _is_complete(output_dir, spec, marker):  # a concurrent builder won the race
+                return output_dir
+            raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return output_dir
 
 
 def build_tiny_vlm(
@@ -508,35 +554,7 @@ def build_tiny_vlm(
     output_dir = Path(output_dir)
     corpus_list = [str(x) for x in corpus]
     spec = _spec(family, tokenizer_kind, int(seed), corpus_list)
-    if _is_complete(output_dir, spec):
-        return output_dir
-    if output_dir.exists():
-        if not output_dir.is_dir():
-            raise FileExistsError(f"{output_dir} exists and is not a directory")
-        if any(output_dir.iterdir()) and _read_marker(output_dir) is None:
-            raise FileExistsError(
-                f"{output_dir} is not empty and does not hold a tiny model build; refusing to overwrite"
-            )
-
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    try:
-        _build_into(tmp, family, corpus_list, tokenizer_kind, int(seed))
-        (tmp / _MARKER).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        if output_dir.exists():
-            if _is_complete(output_dir, spec):  # someone else finished first
-                return output_dir
-            shutil.rmtree(output_dir)
-        try:
-            os.replace(tmp, output_dir)
-        except OSError:
-            if _is_complete(output_dir, spec):  # a concurrent builder won the race
-                return output_dir
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return output_dir
+    return build_cached(output_dir, spec, lambda tmp: _build_into(tmp, family, corpus_list, tokenizer_kind, int(seed)))
 
 
 def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str, seed: int) -> None:
