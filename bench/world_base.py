@@ -27,8 +27,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mmalign.world import CAPTION_PROMPT, write_world  # noqa: E402
-from mmalign.world_model import PretrainConfig, build_world_vlm  # noqa: E402
+from mmalign.builtin import cache_dir
+from mmalign.world import CAPTION_PROMPT, write_world
+from mmalign.world_model import PretrainConfig, build_world_vlm
 
 
 def exact_match_chair(captions: list[str], scenes: list[dict], synonyms: dict[str, list[str]]) -> dict[str, float]:
@@ -75,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--heldout", type=int, default=200, help="held-out scenes per split")
-    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/mmalign/world-bench"))
+    parser.add_argument("--cache", default=str(cache_dir() / "world-bench"), help="where worlds and models go")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     parser.add_argument("--examples", type=int, default=3, help="captions to show per split and seed")
     args = parser.parse_args()
@@ -87,7 +88,7 @@ def main() -> None:
     rows, results = [], {}
     for seed in args.seeds:
         paths = write_world(cache / f"world-{seed}", seed, num_train=PretrainConfig().num_scenes,
-                            num_heldout_usual=args.heldout, num_heldout_unusual=args.heldout)  # fmt: skip
+                            num_heldout_usual=args.heldout, num_heldout_unusual=args.heldout)
         wall, cpu = time.perf_counter(), _cpu_seconds()
         model_dir = build_world_vlm(cache / f"base-{seed}", seed)
         build = {"wall_s": time.perf_counter() - wall, "cpu_s": _cpu_seconds() - cpu}
@@ -107,7 +108,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for seed, split, n, build in rows:
         print(f"| {seed} | {split.removeprefix('heldout_')} | {n['chair_s']:.1f} | {n['chair_i']:.1f} | "
-              f"{n['recall']:.1f} | {n['absent_member_named']:.1f} | {build['wall_s']:.0f} ({build['cpu_s']:.0f}) |")  # fmt: skip
+              f"{n['recall']:.1f} | {n['absent_member_named']:.1f} | {build['wall_s']:.0f} ({build['cpu_s']:.0f}) |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

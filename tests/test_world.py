@@ -17,7 +17,7 @@ from mmalign.world.render import object_box
 from mmalign.world.vocab import BACKGROUND
 
 UNUSUAL_SHARE = 0.25
-COUNTS = dict(num_train=1200, num_reference=40, num_heldout_usual=60, num_heldout_unusual=60)
+COUNTS = {"num_train": 1200, "num_reference": 40, "num_heldout_usual": 60, "num_heldout_unusual": 60}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def all_files(root: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_same_world_other_seed_other_world(tmp_path):
-    small = dict(num_train=30, num_reference=5, num_heldout_usual=5, num_heldout_unusual=5)
+    small = {"num_train": 30, "num_reference": 5, "num_heldout_usual": 5, "num_heldout_unusual": 5}
     a = write_world(tmp_path / "a", seed=7, **small)
     b = write_world(tmp_path / "b", seed=7, **small)
     c = write_world(tmp_path / "c", seed=8, **small)
@@ -55,7 +55,7 @@ def test_same_seed_same_world_other_seed_other_world(tmp_path):
 
 
 def test_written_world_is_reused_and_foreign_folders_refused(tmp_path):
-    small = dict(num_train=10, num_reference=2, num_heldout_usual=2, num_heldout_unusual=2)
+    small = {"num_train": 10, "num_reference": 2, "num_heldout_usual": 2, "num_heldout_unusual": 2}
     paths = write_world(tmp_path / "w", seed=1, **small)
     stamp = paths.train_captions.stat().st_mtime_ns
     assert write_world(tmp_path / "w", seed=1, **small).train_captions.stat().st_mtime_ns == stamp
@@ -117,7 +117,7 @@ def test_visual_genome_files_have_the_release_layout_and_consistent_ids(world_di
     assert predicates["left of"] > 100 and predicates["above"] > 100
 
     by_image = {}
-    for _, (image_id, obj) in objects.items():
+    for image_id, obj in objects.values():
         by_image.setdefault(image_id, []).append(obj["names"][0])
     for record in load(vg / "region_descriptions.json"):
         assert set(record) == {"id", "regions"}
@@ -140,7 +140,7 @@ def test_visual_genome_files_read_with_the_pair_pipeline_reader(world_dir):
 
     problems = []
     scenes = read_vg(world_dir.vg_dir, ["objects", "attributes", "relationships", "region_descriptions"],
-                     lambda kind, message: problems.append(message))  # fmt: skip
+                     lambda kind, message: problems.append(message))
     assert problems == []
     assert len(scenes) == COUNTS["num_train"]
     first = scenes["1"]
@@ -264,7 +264,7 @@ def test_training_captions_and_references_read_as_conversations(world_dir):
     assert all((world_dir.root / c.images[0]).is_file() for c in captions[:10])
     first = jsonl(world_dir.scenes("train"))[0]
     assert captions[0].turns[-1] == ("assistant", first["caption"])
-    assert not set(c.images[0] for c in refs) & set(c.images[0] for c in captions)
+    assert not {c.images[0] for c in refs} & {c.images[0] for c in captions}
 
 
 def test_bad_configuration_is_rejected():

@@ -14,7 +14,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from mmalign.world import CAPTION_PROMPT, GROUPS, World, write_world
 from mmalign.world_model import PretrainConfig, build_world_vlm, caption_prompt_prefix
 
-REDUCED = PretrainConfig(num_scenes=1000, vision_steps=150, caption_steps=250, learning_rate=2e-3)
+REDUCED = PretrainConfig(num_scenes=1000, vision_steps=150, caption_steps=300, learning_rate=2e-3)
 HELDOUT = 60
 
 
@@ -22,7 +22,7 @@ HELDOUT = 60
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("world_model")
     world = write_world(root / "world", seed=0, num_train=10, num_reference=0,
-                        num_heldout_usual=HELDOUT, num_heldout_unusual=HELDOUT)  # fmt: skip
+                        num_heldout_usual=HELDOUT, num_heldout_unusual=HELDOUT)
     model_dir = build_world_vlm(root / "base", seed=0, pretrain=REDUCED, progress=False)
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     return world, model, AutoProcessor.from_pretrained(model_dir)
@@ -72,12 +72,12 @@ def test_base_names_absent_usual_members_on_unusual_scenes_only(base):
 
 def test_pretraining_sees_the_tokens_training_and_evaluation_use(base):
     """The prompt prefix of pretraining renders as mmalign's encoder and the evaluation render it."""
-    from eval.generation import render_prompt
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
+    from eval.generation import render_prompt
     from mmalign.data.encoding import Sequence, encode, render_chat
 
-    world, model, processor = base
+    processor = base[2]
     scene = World(0).scenes("x", 1)[0]
     image, caption = World(0).render(scene), World(0).caption(scene)
     prefix = caption_prompt_prefix(processor)

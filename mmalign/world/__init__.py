@@ -13,7 +13,14 @@ scenes. Everything is drawn with Pillow from a seed; nothing is downloaded.
 >>> paths = write_world("data/world", seed=0)   # images, VG, COCO, captions, references
 """
 
-from .scenes import CAPTION_PROMPT, UNUSUAL_KINDS, Scene, SceneObject, World, WorldConfig
+from .scenes import (
+    CAPTION_PROMPT,
+    UNUSUAL_KINDS,
+    Scene,
+    SceneObject,
+    World,
+    WorldConfig,
+)
 from .vocab import CATEGORIES, COLOURS, GROUPS, SIZES, Category
 from .writer import SPLITS, WorldPaths, place, write_world
 

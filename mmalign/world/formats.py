@@ -57,11 +57,11 @@ def visual_genome(world: World, placed: Iterable[Placed]) -> dict[str, list[dict
         files["image_data"].append(
             {"image_id": image_id, "url": item.image, "width": size, "height": size, "coco_id": image_id, "flickr_id": None}
         )
-        entries = []
-        for obj in scene.objects:
-            category = CATEGORIES[obj.category]
-            entries.append({"object_id": ids.next("object"), **_box(world, obj), "names": [obj.category],
-                            "synsets": [category.synset]})  # fmt: skip
+        entries = [
+            {"object_id": ids.next("object"), **_box(world, obj), "names": [obj.category],
+             "synsets": [CATEGORIES[obj.category].synset]}
+            for obj in scene.objects
+        ]
         files["objects"].append({"image_id": image_id, "image_url": item.image, "objects": entries})
         files["attributes"].append(
             {
@@ -73,16 +73,24 @@ def visual_genome(world: World, placed: Iterable[Placed]) -> dict[str, list[dict
         for (a, ea), (b, eb) in itertools.permutations(zip(scene.objects, entries), 2):
             predicate = _predicate(a, b)
             if predicate:
-                relations.append({"relationship_id": ids.next("relationship"), "predicate": predicate, "synsets": [],
-                                  "subject": _endpoint(ea), "object": _endpoint(eb)})  # fmt: skip
+                relations.append(
+                    {
+                        "relationship_id": ids.next("relationship"),
+                        "predicate": predicate,
+                        "synsets": [],
+                        "subject": _endpoint(ea),
+                        "object": _endpoint(eb),
+                    }
+                )
         files["relationships"].append({"image_id": image_id, "relationships": relations})
+        # One region per object, and the whole image described by its caption.
+        boxes = [(world.region_phrase(o), e["x"], e["y"], e["w"], e["h"]) for o, e in zip(scene.objects, entries)]
+        boxes.append((world.caption(scene), 0, 0, size, size))
         regions = [
-            {"region_id": ids.next("region"), "image_id": image_id, "phrase": world.region_phrase(o),
-             "x": e["x"], "y": e["y"], "width": e["w"], "height": e["h"]}  # fmt: skip
-            for o, e in zip(scene.objects, entries)
+            {"region_id": ids.next("region"), "image_id": image_id, "phrase": phrase, "x": x, "y": y,
+             "width": w, "height": h}
+            for phrase, x, y, w, h in boxes
         ]
-        regions.append({"region_id": ids.next("region"), "image_id": image_id, "phrase": world.caption(scene),
-                        "x": 0, "y": 0, "width": size, "height": size})  # fmt: skip
         files["region_descriptions"].append({"id": image_id, "regions": regions})
         files["question_answers"].append({"id": image_id, "qas": _questions(world, scene, image_id, ids)})
     return files
@@ -109,8 +117,14 @@ def _questions(world: World, scene: Scene, image_id: int, ids: _Ids) -> list[dic
     yes = present[image_id % len(present)]
     no = absent[image_id % len(absent)]
     return [
-        {"qa_id": ids.next("qa"), "image_id": image_id, "question": f"Is there a {name} in the image?",
-         "answer": answer, "q_objects": [], "a_objects": []}  # fmt: skip
+        {
+            "qa_id": ids.next("qa"),
+            "image_id": image_id,
+            "question": f"Is there a {name} in the image?",
+            "answer": answer,
+            "q_objects": [],
+            "a_objects": [],
+        }
         for name, answer in ((yes, "Yes."), (no, "No."))
     ]
 
@@ -135,18 +149,22 @@ def coco_files(world: World, placed: list[Placed], split: str) -> tuple[dict[str
     annotations, captions = [], []
     for p in placed:
         for obj in p.scene.objects:
-            box = _box(world, obj)
-            x, y, w, h = box["x"], box["y"], box["w"], box["h"]
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": p.image_id, "category_id": category_ids[obj.category],
-                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
-                "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
-            })  # fmt: skip
+            x, y, w, h = object_box(obj.row, obj.col, obj.size, world.config.cell_px)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": p.image_id,
+                    "category_id": category_ids[obj.category],
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                }
+            )
         captions.append({"id": len(captions) + 1, "image_id": p.image_id, "caption": world.caption(p.scene)})
     licenses = [{"id": 0, "name": "generated", "url": ""}]
-    instances = {"info": info, "licenses": licenses, "images": images, "annotations": annotations,
-                 "categories": coco_categories()}  # fmt: skip
-    return instances, {"info": info, "licenses": licenses, "images": images, "annotations": captions}
+    common = {"info": info, "licenses": licenses, "images": images}
+    return {**common, "annotations": annotations, "categories": coco_categories()}, {**common, "annotations": captions}
 
 
 def conversation(world: World, p: Placed, prefix: str) -> dict[str, Any]:
@@ -163,8 +181,14 @@ def conversation(world: World, p: Placed, prefix: str) -> dict[str, Any]:
 
 def scene_record(world: World, p: Placed, split: str) -> dict[str, Any]:
     """The scene as drawn, with its caption: what a measurement needs to know about an image."""
-    return {"image_id": p.image_id, "image": p.image, "split": split, "caption": world.caption(p.scene),
-            "usual_members": list(GROUPS[p.scene.group][1]), **p.scene.to_dict()}  # fmt: skip
+    return {
+        "image_id": p.image_id,
+        "image": p.image,
+        "split": split,
+        "caption": world.caption(p.scene),
+        "usual_members": list(GROUPS[p.scene.group][1]),
+        **p.scene.to_dict(),
+    }
 
 
 def synonyms_lines(world: World) -> list[str]:

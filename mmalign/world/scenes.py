@@ -45,7 +45,7 @@ class WorldConfig:
 
     grid: int = 4
     cell_px: int = 8
-    unusual_share: float = 0.1
+    unusual_share: float = 0.15
     swap_share: float = 0.5
     caption_order: str = "random"
     caption_colours: bool = False
@@ -94,7 +94,7 @@ class Scene:
 
     def to_dict(self) -> dict[str, Any]:
         return {"group": self.group, "kind": self.kind, "absent": list(self.absent),
-                "objects": [asdict(o) for o in self.objects]}  # fmt: skip
+                "objects": [asdict(o) for o in self.objects]}
 
 
 class World:
@@ -197,7 +197,7 @@ class World:
     def corpus(self) -> list[str]:
         """Text covering every word the world writes, for training a tokenizer."""
         lines = [CAPTION_PROMPT, "The image shows"]
-        for group, (opening, members) in GROUPS.items():
+        for opening, members in GROUPS.values():
             lines.append(f"{opening} with " + ", ".join(_with_article(m) for m in members) + ".")
         for name, category in CATEGORIES.items():
             for colour in COLOURS:

@@ -2,8 +2,8 @@
 
 Each category belongs to one scene group (its *usual* company) and has a glyph, the distinctive
 shape :mod:`mmalign.world.render` draws for it. Surface words (singular, plural, synonyms) are
-listed by hand rather than inflected by a library: the vocabulary is small and closed, irregular
-plurals are few, and an evaluator needs exactly the words the captions can contain.
+listed here rather than inflected by a library: the vocabulary is small and closed (every plural
+is regular), and an evaluator needs exactly the words the captions can contain.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class Category:
         return f"{self.name}.n.01"
 
 
-#: Scene groups: name, the phrase that opens a caption, and the usual members in caption order.
+#: Scene groups: name, the phrase that opens a "scene" caption, and the usual members (in the
+#: order of the "group" caption order).
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "kitchen": ("A kitchen table", ("cup", "plate", "fork", "bowl")),
     "desk": ("An office desk", ("book", "pen", "lamp", "clock")),
@@ -38,7 +39,6 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "beach": ("A beach", ("ball", "shell", "boat", "kite")),
 }
 
-_PLURALS = {"glass": "glasses"}
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "cup": ("mug", "mugs"),
     "flower": ("blossom", "blossoms"),
@@ -47,7 +47,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 CATEGORIES: dict[str, Category] = {
-    name: Category(name, _PLURALS.get(name, name + "s"), group, _SYNONYMS.get(name, ()))
+    name: Category(name, name + "s", group, _SYNONYMS.get(name, ()))
     for group, (_, members) in GROUPS.items()
     for name in members
 }
@@ -63,8 +63,6 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 BACKGROUND = (226, 222, 210)
 SIZES = ("small", "large")
-
-NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def position_word(row: int, col: int, grid: int) -> str:

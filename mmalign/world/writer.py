@@ -29,7 +29,14 @@ from tqdm.auto import tqdm
 
 from ..data.jsonio import write_jsonl
 from ..tiny import build_cached
-from .formats import Placed, coco_files, conversation, scene_record, synonyms_lines, visual_genome
+from .formats import (
+    Placed,
+    coco_files,
+    conversation,
+    scene_record,
+    synonyms_lines,
+    visual_genome,
+)
 from .scenes import World, WorldConfig
 
 SPLITS = ("train", "reference", "heldout_usual", "heldout_unusual")
@@ -116,7 +123,7 @@ def write_world(
     """
     world = World(seed, config)
     counts = {"train": num_train, "reference": num_reference, "heldout_usual": num_heldout_usual,
-              "heldout_unusual": num_heldout_unusual}  # fmt: skip
+              "heldout_unusual": num_heldout_unusual}
     for split, count in counts.items():
         if count < 0:
             raise ValueError(f"num_{split} must be >= 0, got {count}")
