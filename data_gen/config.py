@@ -73,6 +73,7 @@ class GenConfig:
     kinds: list[str] = field(default_factory=lambda: ["closed", "open", "qa"])
     prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
     max_concepts: int = 6
+    caption_replacements: int = field(default=1, metadata={"help": "kind caption: object mentions replaced per pair."})
     min_cooccurrence: int = 1
     # selfalign
     input_file: str = ""
@@ -88,6 +89,8 @@ class GenConfig:
     max_new_tokens: int = 64
     answer_batch_size: int = 8
     short_answer_words: int = 3
+    synonyms_file: str | None = field(default=None, metadata={"help": "Object vocabulary for answer_type objects: "
+                                                              "JSON category → words, or CHAIR's synonyms.txt."})
     # selfalign and autotag
     max_diff_share: float = field(default=0.5, metadata={"help": "Reject pairs whose phrases cover more of the response."})
     split: str = "train"
@@ -101,6 +104,8 @@ class GenConfig:
             raise ConfigError(f"shard_index must be in [0, num_shards={self.num_shards})")
         if self.window < 1 or self.concurrency < 1:
             raise ConfigError("window and concurrency must be at least 1")
+        if self.caption_replacements < 1:
+            raise ConfigError("caption_replacements must be at least 1")
         if not 0 < self.max_diff_share <= 1:
             raise ConfigError("max_diff_share must be in (0, 1]")
 

@@ -6,6 +6,9 @@ by the LLM from the annotations and checked against them); a *closed-set* halluc
 replacing every tagged concept by a co-occurring one absent from the image
 (:mod:`data_gen.cooccur`); an *open-set* one whose replacements an LLM proposes, each kept only if
 absent from the image and different from the original. Per yes/no question: y⁻ is y⁺ inverted.
+Kind ``caption`` takes one of the image's reference captions (COCO ``captions_*.json``) as the
+correct response (:mod:`data_gen.captions`) and replaces ``caption_replacements`` of its object
+mentions, drawn at random, by co-occurring absent objects.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from mmalign.errors import ConfigError
 
 from .backends import Rejected
+from .captions import caption_segments, mention_as
 from .concepts import Concept, Segment, count_phrase, render, restyle
 from .cooccur import MAX_COUNT, ConceptIndex, Presence
 from .pipeline import Outcome, Pipeline, WorkItem
@@ -31,7 +35,7 @@ from .templates import describe
 from .vocab import ARTICLES, NUMBER_WORDS, clean, read_aliases, singular
 
 logger = logging.getLogger("data_gen")
-KINDS = ("closed", "open", "qa")
+KINDS = ("closed", "open", "qa", "caption")
 # Words an LLM may put in a tag beside a concept without naming anything (checked for grounding).
 _FILLER = set(ARTICLES) | set(NUMBER_WORDS) | {"side", "part", "of", "on", "in", "at", "and", "with", "to",
                                                "is", "are", "top", "bottom", "middle", *POSITIONS}
@@ -63,8 +67,10 @@ class HalvaPipeline(Pipeline):
             datasets.append(("coco", read_coco(cfg.coco_instances, cfg.coco_captions, self.stats.problem)))
         aliases = read_aliases(cfg.aliases_file) if cfg.aliases_file else None
         self.index = ConceptIndex((s for _, scenes in datasets for s in scenes.values()), aliases, cfg.min_cooccurrence)
+        if "caption" in cfg.kinds and not cfg.coco_captions:
+            raise ConfigError("kind 'caption' needs reference captions: set coco_captions=FILE (COCO captions_*.json)")
         items = []
-        if "closed" in cfg.kinds or "open" in cfg.kinds and cfg.llm != "none":
+        if {"closed", "caption"} & set(cfg.kinds) or "open" in cfg.kinds and cfg.llm != "none":
             for prefix, scenes in datasets:
                 items += [WorkItem(f"{prefix}-{s.image_id}", (prefix, s), s.source) for s in scenes.values()]
         if "qa" in cfg.kinds:
@@ -92,12 +98,20 @@ class HalvaPipeline(Pipeline):
         self.check_image(scene.image, item)
         rng = self.rng(item)
         prompt = rng.choice(self.config.prompts)
-        segments = await self._llm_response(scene) if self.llm else describe(scene, self.index, rng, self.config.max_concepts)
-        if not any(isinstance(s, Concept) for s in segments):
-            raise Rejected("no_concepts")
         presence = self.index.presence(scene)
         outcome = Outcome()
         pair = {"prompt": prompt, "images": [scene.image], "source": "visual_genome" if dataset == "vg" else "coco"}
+        if "caption" in self.config.kinds:
+            try:
+                chosen, rejected = self._caption(scene, presence, rng)
+                outcome.pairs.append({"id": f"{item.id}-caption", **pair, "chosen": chosen, "rejected": rejected, "kind": "caption"})
+            except Rejected as err:
+                outcome.reject(err.reason)
+        if not {"closed", "open"} & set(self.config.kinds):
+            return outcome
+        segments = await self._llm_response(scene) if self.llm else describe(scene, self.index, rng, self.config.max_concepts)
+        if not any(isinstance(s, Concept) for s in segments):
+            raise Rejected("no_concepts")
         if "closed" in self.config.kinds:
             chosen, rejected = self._closed(segments, presence, rng)
             if chosen:
@@ -131,6 +145,26 @@ class HalvaPipeline(Pipeline):
         if not chosen:
             return "", ""
         return render(segments, chosen), render(segments, rejected)
+
+    def _caption(self, scene: Scene, presence: Presence, rng) -> tuple[str, str]:
+        """A reference caption and the same caption with some object mentions replaced."""
+        if not scene.captions:
+            raise Rejected("no_caption")
+        for caption in rng.sample(scene.captions, len(scene.captions)):
+            segments = caption_segments(caption, self.index, presence)
+            options = {}
+            for i, segment in enumerate(segments):
+                if isinstance(segment, Concept):
+                    value = self.index.sample(segment, presence, rng)
+                    if value is not None:
+                        options[i] = value
+            if not options:
+                continue
+            picked = sorted(rng.sample(sorted(options), min(self.config.caption_replacements, len(options))))
+            chosen = {i: segments[i].written() for i in picked}
+            rejected = {i: mention_as(segments[i].written(), options[i]) for i in picked}
+            return render(segments, chosen), render(segments, rejected)
+        raise Rejected("no_caption_candidate")
 
     async def _llm_response(self, scene: Scene) -> list[Segment]:
         words = self.index.scene_words(scene)

@@ -41,8 +41,9 @@ def load_eval_config(argv: list[str]) -> EvalConfig:
     return config
 
 
-def run(config: EvalConfig, backend: Any = None, judge: Any = None) -> dict[str, Any]:
+def run(config: EvalConfig, backend: Any = None, judge: Any = None, show: bool = True) -> dict[str, Any]:
     """Evaluate as configured; returns the metrics (an empty dict on processes other than the main).
+    ``show=False`` leaves out the printed table (callers that print their own).
 
     ``backend`` (an object with ``generate(items, sampling)``) and ``judge`` (a ``chat(messages) ->
     str`` callable, for LLM-judged benchmarks) replace the configured ones when given.
@@ -89,8 +90,9 @@ def run(config: EvalConfig, backend: Any = None, judge: Any = None) -> dict[str,
     extra = {"num_items": len(items), "unparseable_ids": benchmark.unparseable_ids}
     path = write_results(out, config, metrics, extra)
     rows = [[name, fmt(value)] for name, value in flatten(metrics).items()]
-    print(f"\n{config.benchmark} ({config.model}{' + ' + config.adapter if config.adapter else ''})\n")
-    print(markdown_table(["metric", "value"], rows))
+    if show:
+        print(f"\n{config.benchmark} ({config.model}{' + ' + config.adapter if config.adapter else ''})\n")
+        print(markdown_table(["metric", "value"], rows))
     logger.info("results: %s", path)
     return metrics
 

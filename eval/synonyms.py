@@ -17,7 +17,10 @@ chair) is applied in :func:`eval.metrics.chair`.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from pathlib import Path
 
 from .text import phrase_key
 
@@ -152,9 +155,43 @@ def chair_vocabulary() -> dict[str, str | None]:
     return vocab
 
 
-def category_of(name: str) -> str:
-    """The COCO category a category name (as in ``instances_*.json``) or synonym stands for."""
-    category = chair_vocabulary().get(phrase_key(name))
-    if category is None:
-        raise KeyError(name)
-    return category
+def vocabulary_from(table: Mapping[str, Iterable[str]]) -> dict[str, str | None]:
+    """A CHAIR vocabulary (singularised phrase → category) from a synonym table: category → words."""
+    vocab: dict[str, str | None] = {}
+    for category, names in table.items():
+        for name in (category, *names):
+            vocab[phrase_key(name)] = str(category)
+    return vocab
+
+
+def read_synonyms(path: str | Path) -> dict[str, str | None]:
+    """The CHAIR vocabulary of a synonym file, for images outside COCO's 80 categories.
+
+    Two layouts: JSON, an object ``{"category": ["word", "plural", "synonym", ...]}``; or text in
+    the layout of CHAIR's ``synonyms.txt``, one category per line, comma-separated, the category's
+    name first. Raises ``ValueError`` naming the file (and line) of a malformed entry.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"synonym file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            table = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+        if not isinstance(table, dict):
+            raise ValueError(f"{path}: expected an object of category → list of words")
+        for category, names in table.items():
+            if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+                raise ValueError(f"{path}: category {category!r}: expected a list of non-empty words")
+        return vocabulary_from(table)
+    table = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        names = [n.strip() for n in line.split(",")]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not all(names):
+            raise ValueError(f"{path}:{lineno}: empty word in {line.strip()!r}")
+        table[names[0]] = names[1:]
+    return vocabulary_from(table)

@@ -1,4 +1,5 @@
-"""The embedded default: ``tiny://`` names that build a tiny model and pair set offline.
+"""Built-in assets: ``tiny://`` names that build a tiny model and pair set offline (the smoke recipe),
+and ``world://`` names for the embedded experiment (:mod:`mmalign.demo`).
 
 ``model=tiny://llava`` (or ``tiny://qwen2_vl``, ``tiny://llava_onevision``) builds a small, randomly
 initialised model of that family with :func:`mmalign.tiny.build_tiny_vlm`; ``train_file=tiny://pairs``
@@ -29,8 +30,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MMALIGN_CACHE", Path.home() / ".cache" / "mmalign")).expanduser()
 
 
-def resolve_builtins(setup: Any) -> None:
-    """Replace ``tiny://`` names in a :class:`~mmalign.config.TrainSetup` by built local paths."""
+def resolve_builtins(setup: Any) -> Any:
+    """Replace ``tiny://`` and ``world://`` names in a :class:`~mmalign.config.TrainSetup` by built
+    local paths; returns the world's assets (:class:`mmalign.demo.WorldAssets`) when it names any."""
+    from .demo import resolve_world
+
+    assets = resolve_world(setup)
     data = setup.data
     if str(data.train_file).startswith(PREFIX) or str(data.ref_file or "").startswith(PREFIX):
         root = build_demo_data()
@@ -45,6 +50,7 @@ def resolve_builtins(setup: Any) -> None:
 
         family = setup.model.model[len(PREFIX):]
         setup.model.model = str(build_tiny_vlm(family, cache_dir() / f"tiny-{family}", corpus=demo_corpus()))
+    return assets
 
 
 def _scene(rng: random.Random) -> tuple[str, str, str]:

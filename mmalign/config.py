@@ -46,6 +46,8 @@ class RunConfig:
     recipe: str | None = None
     save_merged: bool = field(default=False, metadata={"help": "Also write LoRA-merged full weights."})
     validate_data: bool = field(default=True, metadata={"help": "Encode every sample once before training."})
+    compare_on_world: bool = field(default=False, metadata={"help": "After training a world:// model, compare it with its base on held-out world scenes."})
+    world_eval_samples: int | None = field(default=None, metadata={"help": "Held-out world scenes per split in that comparison (default: all 200)."})
 
 
 @dataclass

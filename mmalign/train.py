@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import Any
 
+import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from transformers import set_seed
@@ -60,16 +61,21 @@ def run(setup: TrainSetup) -> Any:
     _, trainer_cls, _ = METHODS[setup.run.method]
     data, args = setup.data, setup.training
     state = process_state(args)
-    # The main process builds tiny:// assets first; the others then find them in the cache (or,
-    # on a node that does not share the file system, build their own: builds are atomic).
-    with state.main_process_first(), zero3_paused():
-        resolve_builtins(setup)
-    if not data.train_file:
-        raise MMAlignError("no training data given: set train_file=PATH")
     # The Trainer would push at every save; the finished adapter is pushed once, with its card.
     push_to_hub, args.push_to_hub = args.push_to_hub, False
     if push_to_hub and not args.hub_model_id:
         raise MMAlignError("push_to_hub=true needs hub_model_id=USER/NAME")
+    base_model = setup.model.model
+    # The main process builds tiny:// and world:// assets first; the others then find them in the
+    # cache (or, on a node that does not share the file system, build their own: builds are atomic).
+    with state.main_process_first(), zero3_paused():
+        world = resolve_builtins(setup)
+    if not data.train_file:
+        raise MMAlignError("no training data given: set train_file=PATH")
+    if world is not None and args.use_cpu:
+        # The world's model is tiny: one thread is fastest, and stays fast on a busy machine,
+        # where more threads wait on each other.
+        torch.set_num_threads(1)
 
     processor = load_processor(setup.model)
     pairs = read_pairs(data.train_file, data.format)
@@ -102,7 +108,14 @@ def run(setup: TrainSetup) -> Any:
     if isinstance(resume, str) and resume.lower() in ("true", "last"):
         resume = True
     trainer.train(resume_from_checkpoint=resume)
-    finish_run(trainer, setup, push_to_hub)
+    output_dir = finish_run(trainer, setup, push_to_hub)
+    if setup.run.compare_on_world and state.is_main_process:
+        if world is None or not str(base_model).startswith("world://"):
+            logger.info("compare_on_world: the model is not the world's base (model=world://base); no comparison")
+        else:
+            from .demo import compare_on_world
+
+            compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
     return trainer
 
 

@@ -255,4 +255,11 @@ def _pretrain_captions(
         disable_tqdm=not progress,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=processor)
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        # The build runs inside other jobs (``recipe=tiny`` trains right after it, in the same
+        # process): leave no accelerator set-up (SFTConfig's bf16 autocast) behind for them.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()

@@ -232,7 +232,7 @@ def test_zero3_command_line_checkpoints_resume_exactly_and_save_a_loadable_adapt
     from mmalign.train import run
 
     out = tmp_path / "zero3"
-    keys = ["recipe=tiny", "lr_scheduler_type=constant", "warmup_steps=0", "save_strategy=steps", "save_steps=1",
+    keys = ["recipe=smoke", "lr_scheduler_type=constant", "warmup_steps=0", "save_strategy=steps", "save_steps=1",
             "logging_steps=1", "disable_tqdm=true", f"output_dir={out}"]  # fmt: skip
     run_slurm_example([*keys, "max_steps=2"], tmp_path)
     first = {p: p.stat().st_mtime_ns for p in (out / "checkpoint-1").rglob("*") if p.is_file()}

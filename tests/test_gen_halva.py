@@ -240,3 +240,63 @@ def test_coco_instances_and_captions(tmp_path):
     # two kites (image 2): no other count of kites anywhere; person: dog (image 1) absent here
     assert "<MASK>a dog</MASK>" in pairs["coco-2-closed"]["rejected"] and "two kites" in pairs["coco-2-closed"]["chosen"]
     assert pairs["coco-1-closed"]["source"] == "coco" and pairs["coco-1-closed"]["images"] == ["000000000001.jpg"]
+
+
+def _kitchen_coco(tmp_path, captions):
+    """Images 1–3: cup, plate, fork, bowl; 4: the bowl missing; 5: a pen instead of the bowl."""
+    names = ["cup", "plate", "fork", "bowl", "pen"]
+    contents = {1: [0, 1, 2, 3], 2: [0, 1, 2, 3], 3: [0, 1, 2, 3], 4: [0, 1, 2], 5: [0, 1, 2, 4]}
+    images = [{"id": i, "file_name": f"{i}.png", "width": 30, "height": 30} for i in contents]
+    anns = [{"id": 10 * i + c, "image_id": i, "category_id": c + 1, "bbox": [1, 1, 5, 5]} for i, cs in contents.items() for c in cs]
+    instances = {"images": images, "annotations": anns, "categories": [{"id": k + 1, "name": n} for k, n in enumerate(names)]}
+    (tmp_path / "instances.json").write_text(json.dumps(instances, indent=1))
+    (tmp_path / "captions.json").write_text(json.dumps({"annotations": [{"image_id": i, "caption": c} for i, c in captions.items()]}))
+    for image in images:
+        Image.new("RGB", (30, 30)).save(tmp_path / image["file_name"])
+
+
+def test_caption_segments_tag_annotated_mentions_only():
+    from data_gen.captions import caption_segments, mention_as
+    from data_gen.scene import Scene, SceneObject
+
+    scene = Scene("1", "1.png", "test", objects=[SceneObject("cup"), SceneObject("plate"), SceneObject("plate")])
+    index = ConceptIndex([scene])
+    # "table" is not annotated, "cup-holder" is one word: both stay plain text
+    segments = caption_segments("A cup and two plates on a table, a cup-holder, the cup.", index, index.presence(scene))
+    assert segments == [Concept("object", "cup", "", "A cup"), " and two ", Concept("object", "plate", "", "plates"),
+                        " on a table, a cup-holder, ", Concept("object", "cup", "", "the cup"), "."]
+    assert [mention_as("A cup", "apple"), mention_as("plates", "fork"), mention_as("the cup", "bowl")] == ["An apple", "forks", "the bowl"]
+
+
+def test_caption_kind_swaps_a_mention_for_the_absent_co_occurring_object(tmp_path):
+    captions = {i: "A cup, a plate and a fork." for i in (1, 2, 3, 4)} | {5: "A cup, a plate, a fork and a pen."}
+    _kitchen_coco(tmp_path, captions)
+    out = tmp_path / "pairs.jsonl"
+    config = dict(pipeline="halva", coco_instances=str(tmp_path / "instances.json"), coco_captions=str(tmp_path / "captions.json"),
+                  media_root=str(tmp_path), progress=False, kinds=["caption"], min_cooccurrence=2, prompts=["Describe the image."])
+    stats = generate(GenConfig(output_file=str(out), **config))
+    pairs = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    # bowl co-occurs with cup, plate and fork 3 times (kept at min 2); pen once (dropped). Images 1–3
+    # hold everything that co-occurs twice, so they give no pair.
+    assert sorted(pairs) == ["coco-4-caption", "coco-5-caption"]
+    assert stats.rejected == {"no_caption_candidate": 3}
+    for image_id, caption in ((4, captions[4]), (5, captions[5])):
+        pair = pairs[f"coco-{image_id}-caption"]
+        (chosen_text, chosen_spans), (rejected_text, rejected_spans) = parse_tags(pair["chosen"]), parse_tags(pair["rejected"])
+        assert chosen_text == caption and len(chosen_spans) == len(rejected_spans) == 1
+        (start, end), (r_start, r_end) = chosen_spans[0], rejected_spans[0]
+        assert chosen_text[start:end].lower() in ("a cup", "a plate", "a fork")  # never the pen
+        assert rejected_text[r_start:r_end].lower() == "a bowl"
+        assert rejected_text == caption[:start] + rejected_text[r_start:r_end] + caption[end:]
+        assert pair["kind"] == "caption" and pair["prompt"] == "Describe the image." and pair["images"] == [f"{image_id}.png"]
+    generate(GenConfig(output_file=str(tmp_path / "two.jsonl"), caption_replacements=2, **config))
+    two = {r["id"]: r for r in map(json.loads, (tmp_path / "two.jsonl").read_text().splitlines())}
+    assert two["coco-4-caption"]["rejected"].count("<MASK>a bowl</MASK>") == 2
+    assert parse_tags(two["coco-4-caption"]["chosen"])[0] == captions[4]
+
+
+def test_caption_kind_needs_captions(tmp_path, capsys):
+    _kitchen_coco(tmp_path, {1: "A cup."})
+    code = main([f"coco_instances={tmp_path / 'instances.json'}", "pipeline=halva", "kinds=[caption]",
+                 f"output_file={tmp_path / 'p.jsonl'}", f"media_root={tmp_path}"])
+    assert code == 2 and "kind 'caption' needs reference captions: set coco_captions=FILE" in capsys.readouterr().err

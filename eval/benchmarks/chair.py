@@ -20,6 +20,7 @@ from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import chair
+from ..synonyms import read_synonyms
 from .base import Benchmark, Item, load_json
 
 
@@ -27,6 +28,7 @@ from .base import Benchmark, Item, load_json
 class ChairConfig(EvalConfig):
     instances_file: str = ""  # COCO instances_val2014.json
     captions_file: str | None = None  # COCO captions_val2014.json (adds objects the references mention)
+    synonyms_file: str | None = None  # category → words (JSON, or CHAIR's synonyms.txt layout); COCO's by default
     image_list: str | None = None  # ids or file names, one per line (or a JSON list)
     num_images: int = 500
     sample_seed: int = 0
@@ -85,7 +87,8 @@ class ChairBenchmark(Benchmark):
         captions = {int(item.id): records[item.id]["prediction"] for item in items}
         coco_captions = load_json(self.config.captions_file, "captions file") if self.config.captions_file else None
         try:
-            result = chair(captions, self.instances(), coco_captions)
+            vocabulary = read_synonyms(self.config.synonyms_file) if self.config.synonyms_file else None
+            result = chair(captions, self.instances(), coco_captions, vocabulary)
         except ValueError as err:
             raise DataError(str(err), source=str(self.config.instances_file)) from None
         details = result.pop("per_image")

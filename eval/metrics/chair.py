@@ -19,17 +19,25 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..synonyms import category_of, chair_vocabulary
-from ..text import match_phrases, singular_words, words
+from ..synonyms import chair_vocabulary
+from ..text import match_phrases, phrase_key, singular_words, words
 from .common import pct as _pct
 
 CocoFile = str | Path | Mapping[str, Any]
 
 
-def caption_objects(caption: str) -> list[tuple[str, str]]:
-    """``(phrase, category)`` for every object mention in ``caption``, in order."""
+Vocabulary = Mapping[str, "str | None"]
+
+
+def caption_objects(caption: str, vocabulary: Vocabulary | None = None) -> list[tuple[str, str]]:
+    """``(phrase, category)`` for every object mention in ``caption``, in order.
+
+    ``vocabulary``: singularised phrase → category (:func:`eval.synonyms.read_synonyms`); COCO's
+    table by default.
+    """
     tokens = singular_words(caption)
-    mentions = [(phrase, category) for phrase, category, _ in match_phrases(tokens, chair_vocabulary()) if category]
+    table = chair_vocabulary() if vocabulary is None else vocabulary
+    mentions = [(phrase, category) for phrase, category, _ in match_phrases(tokens, table) if category]
     categories = {category for _, category in mentions}
     if "toilet" in categories:  # "the seat of the toilet" is the toilet's seat, not a chair
         mentions = [(p, c) for p, c in mentions if p != "seat"]
@@ -59,8 +67,13 @@ def _load(files: CocoFile | Iterable[CocoFile] | None) -> list[Mapping[str, Any]
     return loaded
 
 
-def ground_truth(instances: CocoFile | Iterable[CocoFile], coco_captions: CocoFile | Iterable[CocoFile] | None = None) -> dict[int, set[str]]:
+def ground_truth(
+    instances: CocoFile | Iterable[CocoFile],
+    coco_captions: CocoFile | Iterable[CocoFile] | None = None,
+    vocabulary: Vocabulary | None = None,
+) -> dict[int, set[str]]:
     """Image id → ground-truth categories, for every image listed in the instances files."""
+    table = chair_vocabulary() if vocabulary is None else vocabulary
     truth: dict[int, set[str]] = {}
     for data in _load(instances):
         names = {c["id"]: c["name"] for c in data.get("categories", [])}
@@ -69,16 +82,16 @@ def ground_truth(instances: CocoFile | Iterable[CocoFile], coco_captions: CocoFi
         for ann in data["annotations"]:
             if ann.get("category_id") not in names:
                 raise ValueError(f"annotation {ann.get('id')!r}: unknown category_id {ann.get('category_id')!r}")
-            try:
-                category = category_of(names[ann["category_id"]])
-            except KeyError:
-                raise ValueError(f"category {names[ann['category_id']]!r} is not a COCO category") from None
+            category = table.get(phrase_key(names[ann["category_id"]]))
+            if category is None:
+                what = "a COCO category" if vocabulary is None else "in the synonym table"
+                raise ValueError(f"category {names[ann['category_id']]!r} is not {what}")
             truth.setdefault(int(ann["image_id"]), set()).add(category)
     for data in _load(coco_captions):
         for ann in data["annotations"]:
             image_id = int(ann["image_id"])
             if image_id in truth:
-                truth[image_id].update(category for _, category in caption_objects(ann["caption"]))
+                truth[image_id].update(category for _, category in caption_objects(ann["caption"], table))
     return truth
 
 
@@ -86,6 +99,7 @@ def chair(
     captions: Mapping[Any, str],
     instances: CocoFile | Iterable[CocoFile],
     coco_captions: CocoFile | Iterable[CocoFile] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> dict[str, Any]:
     """CHAIR of generated ``captions`` (image id → caption) against COCO annotations.
 
@@ -94,16 +108,17 @@ def chair(
     ``recall``; ``length`` (mean words per caption); counts ``num_images``, ``num_mentions``,
     ``num_hallucinated``; and ``per_image``: image id → ``{"mentioned", "hallucinated",
     "ground_truth", "num_words"}`` (mentions as ``[phrase, category]``). Raises ``ValueError`` for an
-    image id the instances files do not list.
+    image id the instances files do not list. ``vocabulary`` (phrase → category, see
+    :func:`eval.synonyms.read_synonyms`) scores images of other object sets; COCO's by default.
     """
-    truth = ground_truth(instances, coco_captions)
+    truth = ground_truth(instances, coco_captions, vocabulary)
     per_image: dict[int, dict[str, Any]] = {}
     hallucinated_captions = mentions = hallucinated_mentions = covered = truth_total = total_words = 0
     for key, caption in captions.items():
         image_id = int(key)
         if image_id not in truth:
             raise ValueError(f"image id {key!r} is not in the instances file(s)")
-        found = caption_objects(caption)
+        found = caption_objects(caption, vocabulary)
         wrong = [[p, c] for p, c in found if c not in truth[image_id]]
         num_words = len(words(caption))
         per_image[image_id] = {
