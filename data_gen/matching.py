@@ -1,16 +1,32 @@
-"""Checking closed-form answers (multiple choice, yes/no, short) and aligning the ground truth
-with a wrong answer, by normalised matching: no LLM needed.
+"""Checking closed-form answers (multiple choice, yes/no, short, objects) and aligning the ground
+truth with a wrong answer, by normalised matching: no LLM needed.
 
 An answer's *type*: ``mc`` when the record lists options, ``yesno`` for a yes/no ground truth,
 ``short`` for at most ``short_words`` words, else ``open`` (judged by an LLM).
+
+``objects`` (said by the record, or set for open-ended answers by a synonym table): an answer that
+lists objects, such as a caption, judged against an object vocabulary (singularised phrase →
+category, :func:`eval.synonyms.read_synonyms`) with CHAIR's own mention finder
+(:func:`eval.metrics.chair.caption_objects`). The truth's categories are those the ground truth
+names; a prediction is wrong when it names a category the truth does not (a hallucinated object),
+not when it leaves one out. The aligned truth is the prediction with each hallucinated object's
+phrase (its words with the determiner and adjectives before them: "a small red fork") replaced by
+the phrase of a truth object the prediction does not name, as the ground truth writes it, the
+rest kept. Adjectives are recognised by lemminflect's word tables (it ships its data); a parser
+would be a heavy dependency for what is a short left walk over an object list.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 
 LETTERS = string.ascii_uppercase
+ANSWER_TYPES = ("mc", "yesno", "short", "open", "objects")
+Vocabulary = Mapping[str, "str | None"]
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
 _PUNCT_RE = re.compile(r"[^\w\s]")
 _YES_NO_RE = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
@@ -40,7 +56,11 @@ def option_letter(text: str, options: list[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def is_correct(prediction: str, answer: str, kind: str, options: list[str] | None = None) -> bool:
+def is_correct(prediction: str, answer: str, kind: str, options: list[str] | None = None,
+               vocabulary: Vocabulary | None = None) -> bool:
+    """Whether ``prediction`` agrees with the ground truth ``answer`` (``vocabulary``: for ``objects``)."""
+    if kind == "objects":
+        return not _categories(prediction, vocabulary) - _categories(answer, vocabulary)
     if kind == "mc":
         truth = option_letter(answer, options or [])
         return truth is not None and option_letter(prediction, options or []) == truth
@@ -50,10 +70,14 @@ def is_correct(prediction: str, answer: str, kind: str, options: list[str] | Non
     return normalize(prediction) == normalize(answer)
 
 
-def aligned_truth(prediction: str, answer: str, kind: str, options: list[str] | None = None) -> str:
+def aligned_truth(prediction: str, answer: str, kind: str, options: list[str] | None = None,
+                  vocabulary: Vocabulary | None = None) -> str | None:
     """The ground truth written like the wrong ``prediction``: its answer part (option letter,
     yes/no word) replaced by the correct one and the rest kept; the plain answer when the
-    prediction holds no recognisable answer part."""
+    prediction holds no recognisable answer part. ``objects``: see :func:`aligned_objects`
+    (``None`` when it cannot be aligned)."""
+    if kind == "objects":
+        return aligned_objects(prediction, answer, vocabulary)
     if kind == "mc":
         truth = option_letter(answer, options or [])
         match = _LETTER_RE.match(prediction)
@@ -67,3 +91,110 @@ def aligned_truth(prediction: str, answer: str, kind: str, options: list[str] | 
             word = word.capitalize() if found.group(1)[0].isupper() else word
             return prediction[: found.start(1)] + word + prediction[found.end(1) :]
     return answer
+
+
+# ---------------------------------------------------------------------------------------------
+# objects: answers that list objects, judged against an object vocabulary
+
+#: Words that open a noun phrase (articles, possessives, numbers, quantifiers).
+_DETERMINERS = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "some", "any", "another", "each", "every", "no", "both",
+    "its", "their", "his", "her", "my", "our", "your", "several", "many", "few",
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+})
+# The words of eval.text.words (ASCII letters), with their offsets in the text.
+_LETTERS_RE = re.compile(r"[a-z]+", re.IGNORECASE | re.ASCII)
+_SPACE_RE = re.compile(r"\s+")
+_MODIFIER_GAP_RE = re.compile(r"[\s-]+")  # "light-blue cup"
+
+
+@dataclass(frozen=True)
+class ObjectPhrase:
+    """An object named in a text: its category and the character span of its phrase (the mention
+    with the determiner and adjectives right before it); ``determiner``: the phrase opens with one."""
+
+    category: str
+    start: int
+    end: int
+    determiner: bool
+
+
+def _categories(text: str, vocabulary: Vocabulary | None) -> set[str]:
+    from eval.metrics.chair import caption_objects
+
+    if vocabulary is None:
+        raise ValueError("answers of type objects need an object vocabulary (synonyms_file)")
+    return {category for _, category in caption_objects(text, vocabulary)}
+
+
+@lru_cache(maxsize=4096)
+def _is_adjective(word: str) -> bool:
+    from lemminflect import getAllLemmas
+
+    return "ADJ" in getAllLemmas(word)
+
+
+def object_phrases(text: str, vocabulary: Vocabulary) -> list[ObjectPhrase]:
+    """The objects ``text`` names, in order, as :func:`eval.metrics.chair.caption_objects` finds
+    them, each placed in the text: its words are the first occurrence of the mention after the
+    previous one (with a synonym table, whose phrases all name objects, that is the one matched)."""
+    from eval.metrics.chair import caption_objects
+    from eval.text import singular
+
+    words = [m.span() for m in _LETTERS_RE.finditer(text)]
+    forms = [singular(text[s:e].lower()) for s, e in words]
+    phrases, cursor = [], 0
+    for phrase, category in caption_objects(text, vocabulary):
+        size, target = len(phrase.split()), phrase.split()
+        at = next((i for i in range(cursor, len(forms) - size + 1) if forms[i : i + size] == target), None)
+        if at is None:  # not placeable (non-ASCII letters): left out; aligned_objects re-checks its result
+            continue
+        first = at
+        while first > cursor:  # walk left over adjectives, up to and including a determiner
+            word, gap = text[slice(*words[first - 1])].lower(), text[words[first - 1][1] : words[first][0]]
+            if word in _DETERMINERS and _SPACE_RE.fullmatch(gap):
+                first -= 1
+                break
+            if not (_is_adjective(word) and _MODIFIER_GAP_RE.fullmatch(gap)):
+                break
+            first -= 1
+        opener = text[slice(*words[first])].lower()
+        phrases.append(ObjectPhrase(category, words[first][0], words[at + size - 1][1], opener in _DETERMINERS))
+        cursor = at + size
+    return phrases
+
+
+def aligned_objects(prediction: str, answer: str, vocabulary: Vocabulary | None) -> str | None:
+    """``prediction`` with every hallucinated object (a category ``answer`` does not name) replaced
+    by a truth object it does not name, as ``answer`` writes it ("a blue bowl"), the rest kept.
+
+    Hallucinated categories take the unnamed truth objects in the orders of their first mentions
+    (every mention of one category gets the same replacement); a replacement loses its
+    determiner where the replaced phrase has none, and its first letter takes the replaced
+    phrase's case. ``None`` when some hallucinated category has no unnamed truth object left.
+    """
+    truth = _categories(answer, vocabulary)
+    named = _categories(prediction, vocabulary)
+    unnamed: dict[str, ObjectPhrase] = {}
+    for phrase in object_phrases(answer, vocabulary):
+        if phrase.category not in named:
+            unnamed.setdefault(phrase.category, phrase)
+    left = list(unnamed.values())
+    chosen: dict[str, ObjectPhrase] = {}
+    pieces, cursor = [], 0
+    for phrase in object_phrases(prediction, vocabulary):
+        if phrase.category in truth:
+            continue
+        if phrase.category not in chosen:
+            if not left:
+                return None
+            chosen[phrase.category] = left.pop(0)
+        replacement = chosen[phrase.category]
+        text = answer[replacement.start : replacement.end]
+        if replacement.determiner and not phrase.determiner:
+            text = text.split(None, 1)[1]
+        text = (text[0].upper() if prediction[phrase.start].isupper() else text[0].lower()) + text[1:]
+        pieces += [prediction[cursor : phrase.start], text]
+        cursor = phrase.end
+    aligned = "".join(pieces) + prediction[cursor:]
+    return aligned if is_correct(aligned, answer, "objects", vocabulary=vocabulary) else None

@@ -3,10 +3,13 @@
 Input: JSON/JSONL question records ``{id, question, answer, video | image | images, options?,
 answer_type?}``. The model being aligned (:mod:`data_gen.answerer`) answers each question on the
 original input and on each perturbed one (:mod:`data_gen.perturb`). Closed-form answers are checked
-by normalised matching (:mod:`data_gen.matching`), open-ended ones by the LLM judge. Each distinct
-wrong answer is y⁻; y⁺ is the ground truth aligned to it: by template for closed forms, by the
-two-turn LLM step for open-ended answers (find the key differences, then rewrite). The differing
-phrases come from a word-level diff of y⁺ and y⁻. Pairs are trained on the original input.
+by normalised matching (:mod:`data_gen.matching`); answers that list objects (``answer_type:
+objects``, and every open-ended answer once ``synonyms_file`` is set) against that object
+vocabulary; other open-ended ones by the LLM judge. Each distinct wrong answer is y⁻; y⁺ is the
+ground truth aligned to it: by template for closed forms, by putting the truth's objects in place
+of the hallucinated ones for object lists, by the two-turn LLM step for open-ended answers (find
+the key differences, then rewrite). The differing phrases come from a word-level diff of y⁺ and
+y⁻. Pairs are trained on the original input.
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from eval.synonyms import read_synonyms
 from mmalign.data.jsonio import iter_json_records
 from mmalign.data.media import load_image, load_video, resolve_media_path
 from mmalign.data.tags import diff_spans, differing_share, has_tags, tag_text
 from mmalign.errors import ConfigError, DataError
 
 from .backends import Rejected
-from .matching import LETTERS, aligned_truth, answer_type, is_correct, normalize
+from .matching import (
+    ANSWER_TYPES,
+    LETTERS,
+    aligned_truth,
+    answer_type,
+    is_correct,
+    normalize,
+)
 from .perturb import IMAGE, VIDEO, PerturbOptions, perturb_image, perturb_video
 from .pipeline import Outcome, Pipeline, WorkItem
 from .prompts import (
@@ -44,6 +55,7 @@ HINTS = {
 
 class SelfAlignPipeline(Pipeline):
     name = "selfalign"
+    vocabulary: dict[str, str | None] | None = None  # of synonyms_file, read by plan()
 
     def plan(self) -> list[WorkItem]:
         cfg = self.config
@@ -58,7 +70,21 @@ class SelfAlignPipeline(Pipeline):
         for index, (lineno, record) in enumerate(iter_json_records(Path(cfg.input_file).expanduser())):
             record_id = str(record.get("id", record.get("sample_id", index)))
             items.append(WorkItem(record_id, record, f"{cfg.input_file}:{lineno}"))
+        self.vocabulary = self._vocabulary(items)
         return items
+
+    def _vocabulary(self, items: list[WorkItem]) -> dict[str, str | None] | None:
+        """The object vocabulary of ``synonyms_file``; required as soon as a record lists objects."""
+        if self.config.synonyms_file:
+            try:
+                return read_synonyms(self.config.synonyms_file)
+            except ValueError as err:
+                raise ConfigError(f"synonyms_file: {err}") from None
+        item = next((i for i in items if i.payload.get("answer_type") == "objects"), None)
+        if item is not None:
+            raise ConfigError(f"{item.source}: record {item.id!r} has answer_type objects, which needs "
+                              "synonyms_file=PATH (JSON category → words, or CHAIR's synonyms.txt)")
+        return None
 
     async def start(self) -> None:
         await super().start()
@@ -81,6 +107,10 @@ class SelfAlignPipeline(Pipeline):
         answer = str(answer).strip()
         options = _options(record.get("options"))
         kind = record.get("answer_type") or answer_type(answer, options, cfg.short_answer_words)
+        if kind == "open" and not record.get("answer_type") and self.vocabulary is not None:
+            kind = "objects"  # a synonym table makes object lists the default open-ended answer
+        if kind not in ANSWER_TYPES:
+            raise self._skip(item, "invalid_record", f"unknown answer_type {kind!r}")
         if kind == "open" and self.llm is None:
             raise self._skip(item, "needs_llm", "an open-ended answer needs an LLM judge (llm=none)")
         prompt = _prompt(question, options, kind)
@@ -134,13 +164,16 @@ class SelfAlignPipeline(Pipeline):
 
     async def _wrong(self, question: str, answer: str, prediction: str, kind: str, options: list[str]) -> bool:
         if kind != "open":
-            return not is_correct(prediction, answer, kind, options)
+            return not is_correct(prediction, answer, kind, options, self.vocabulary)
         correct, _ = await self.llm.ask(judge_messages(question, answer, prediction), parse_judgement)
         return not correct
 
     async def _truth(self, answer: str, prediction: str, kind: str, options: list[str]) -> str:
         if kind != "open":
-            return aligned_truth(prediction, answer, kind, options)
+            truth = aligned_truth(prediction, answer, kind, options, self.vocabulary)
+            if truth is None:
+                raise Rejected("no_truth_object", "no object of the ground truth is left to replace a hallucinated one")
+            return truth
         differences, conversation = await self.llm.ask(differences_messages(answer, prediction), parse_differences)
         if not differences:
             raise Rejected("no_difference", "the LLM finds no difference")
@@ -152,7 +185,8 @@ class SelfAlignPipeline(Pipeline):
         if not chosen_spans:
             raise Rejected("no_difference", "the aligned ground truth has the words of the answer")
         share = max(differing_share(truth, chosen_spans), differing_share(prediction, rejected_spans))
-        if kind == "open" and share > self.config.max_diff_share:  # closed-form answers are short: all may differ
+        # closed-form answers are short: all may differ (object lists are long)
+        if kind in ("open", "objects") and share > self.config.max_diff_share:
             raise Rejected("too_different", f"{share:.0%} of the words differ")
         return tag_text(truth, chosen_spans), tag_text(prediction, rejected_spans)
 

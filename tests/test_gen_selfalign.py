@@ -1,5 +1,6 @@
 """The selfalign pipeline: answer matching, perturbations, and whole runs with tiny models (their
-answers are random words: every answer is wrong, which exercises the mechanics)."""
+answers are random words: every answer is wrong, which exercises the mechanics; on the world, a
+tiny model that gives one fixed caption, so every outcome can be worked out from the scenes)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,20 @@ from gen_fixtures import ChatServer
 from PIL import Image
 
 from data_gen.config import GenConfig
-from data_gen.matching import aligned_truth, answer_type, is_correct, option_letter
+from data_gen.matching import (
+    aligned_truth,
+    answer_type,
+    is_correct,
+    object_phrases,
+    option_letter,
+)
 from data_gen.perturb import PerturbOptions, perturb_image, perturb_video
 from data_gen.runner import generate
+from eval.synonyms import read_synonyms
 from mmalign.data.readers import read_pairs
-from mmalign.data.tags import parse_tags
-from mmalign.tiny import make_image, write_video
+from mmalign.data.tags import diff_spans, parse_tags, tag_text
+from mmalign.errors import ConfigError
+from mmalign.tiny import build_tiny_vlm, make_image, write_video
 
 
 @pytest.mark.parametrize(
@@ -145,3 +154,160 @@ def test_selfalign_on_video_with_frame_perturbations(tmp_path, tiny_model_dir):
     assert stats.done == 1 and pairs
     assert all(p["video"] == "clip.mp4" and "images" not in p for p in pairs)
     assert {p["id"] for p in pairs} <= {f"v1-{n}" for n in ("none", "shuffle", "reverse", "subsample", "mask")}
+
+
+# ---------------------------------------------------------------------------------------------
+# answers that list objects, judged against a synonym table
+
+TABLE = {"cup": ["cups", "mug", "mugs"], "plate": ["plates"], "fork": ["forks"], "bowl": ["bowls"],
+         "kite": ["kites"], "book": ["books"]}
+TRUTH = "The image shows a cup, a blue bowl, a kite and a plate."
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tmp_path_factory):
+    """The table read from both layouts (JSON; CHAIR's synonyms.txt), which must agree."""
+    root = tmp_path_factory.mktemp("synonyms")
+    (root / "objects.json").write_text(json.dumps(TABLE))
+    (root / "objects.txt").write_text("".join(", ".join([k, *v]) + "\n" for k, v in TABLE.items()))
+    vocab = read_synonyms(root / "objects.json")
+    assert read_synonyms(root / "objects.txt") == vocab
+    return vocab
+
+
+@pytest.mark.parametrize(
+    "prediction,answer,correct",
+    [
+        ("The image shows a cup, a blue bowl, a kite and a plate.", TRUTH, True),
+        ("Two mugs and a bowl.", TRUTH, True),  # a synonym, a plural; leaving objects out is no error
+        ("The image shows nothing I know.", TRUTH, True),
+        ("The image shows a cup, a plate, a fork and a bowl.", TRUTH, False),
+        ("A plate.", "A cup.", False),
+        ("Books!", "A cup.", False),
+    ],
+)
+def test_objects_judge(vocabulary, prediction, answer, correct):
+    assert is_correct(prediction, answer, "objects", vocabulary=vocabulary) is correct
+
+
+@pytest.mark.parametrize(
+    "prediction,answer,chosen,rejected",
+    [
+        # the usual member named in place of the object the scene shows instead
+        ("The image shows a cup, a plate, a fork and a bowl.", TRUTH,
+         "The image shows a cup, a plate, a <MASK>kite</MASK> and a bowl.",
+         "The image shows a cup, a plate, a <MASK>fork</MASK> and a bowl."),
+        # the truth's phrase with its adjective replaces the hallucinated one with its adjectives
+        ("There is a small red fork next to a mug.", TRUTH,
+         "There is a <MASK>blue bowl</MASK> next to a mug.",
+         "There is a <MASK>small red fork</MASK> next to a mug."),
+        # no determiner in the prediction: none taken from the truth; the first letter's case kept
+        ("Forks and a cup.", TRUTH, "<MASK>Blue bowl</MASK> and a cup.", "<MASK>Forks</MASK> and a cup."),
+        # two hallucinated objects take the unnamed truth objects in order
+        ("A fork, a book and a cup.", "A cup, a kite and a blue bowl.",
+         "A <MASK>kite</MASK>, a <MASK>blue bowl</MASK> and a cup.",
+         "A <MASK>fork</MASK>, a <MASK>book</MASK> and a cup."),
+        # every mention of one hallucinated object gets the same replacement
+        ("A fork and a cup; the fork is red.", "A cup and a kite.",
+         "A <MASK>kite</MASK> and a cup; <MASK>a kite</MASK> is red.",
+         "A <MASK>fork</MASK> and a cup; <MASK>the fork</MASK> is red."),
+    ],
+)
+def test_objects_aligned_truth_is_a_minimal_edit_of_the_prediction(vocabulary, prediction, answer, chosen, rejected):
+    truth = aligned_truth(prediction, answer, "objects", vocabulary=vocabulary)
+    assert truth == parse_tags(chosen)[0]
+    assert is_correct(truth, answer, "objects", vocabulary=vocabulary)
+    chosen_spans, rejected_spans = diff_spans(truth, prediction)  # how selfalign tags a pair
+    assert (tag_text(truth, chosen_spans), tag_text(prediction, rejected_spans)) == (chosen, rejected)
+
+
+def test_objects_alignment_is_refused_when_no_truth_object_is_left(vocabulary):
+    # The scene misses its fork: the prediction names it, but names every object there is already.
+    prediction, answer = "The image shows a cup, a plate, a fork and a bowl.", "The image shows a cup, a plate and a bowl."
+    assert not is_correct(prediction, answer, "objects", vocabulary=vocabulary)
+    assert aligned_truth(prediction, answer, "objects", vocabulary=vocabulary) is None
+    assert aligned_truth("A fork and a book.", "A kite.", "objects", vocabulary=vocabulary) is None
+    text = "Here: a large blue mug, two forks and bowls."
+    assert [(text[p.start:p.end], p.category, p.determiner) for p in object_phrases(text, vocabulary)] == [
+        ("a large blue mug", "cup", True), ("two forks", "fork", True), ("bowls", "bowl", False)]
+
+
+def test_objects_answers_need_a_synonym_table(tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "a", "question": "Describe the image.", "answer": "A cup.", "image": "x.png"}) + "\n"
+                         + json.dumps({"id": "b", "question": "Describe the image.", "answer": "A cup.", "image": "x.png",
+                                       "answer_type": "objects"}) + "\n")
+    config = GenConfig(pipeline="selfalign", model="unused", input_file=str(questions), output_file=str(tmp_path / "o.jsonl"))
+    with pytest.raises(ConfigError, match=r"q\.jsonl:2: record 'b' has answer_type objects, which needs synonyms_file="):
+        generate(config)
+    config.synonyms_file = str(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="synonym file not found"):
+        generate(config)
+
+
+FIXED = ["cup", "plate", "fork", "bowl"]  # what the parrot model says of any image
+
+
+@pytest.fixture(scope="module")
+def parrot_world(tmp_path_factory):
+    """A small world, and a tiny model of its words that gives one kitchen caption whatever it is
+    shown: its generation config biases greedy decoding token by token towards that caption
+    (transformers' ``sequence_bias``, keyed on the whole caption so far), so nothing is trained."""
+    from transformers import AutoProcessor, GenerationConfig
+
+    from mmalign.world import World, WorldConfig, write_world
+    from mmalign.world_model import caption_prompt_prefix
+
+    root = tmp_path_factory.mktemp("parrot")
+    world = World(0, WorldConfig(unusual_share=0.5))
+    paths = write_world(root / "world", seed=0, num_train=24, num_reference=0, num_heldout_usual=0,
+                        num_heldout_unusual=0, config=world.config)
+    model_dir = build_tiny_vlm("llava", root / "parrot", corpus=world.corpus())
+    processor = AutoProcessor.from_pretrained(model_dir)
+    tokenizer = processor.tokenizer
+    caption = " The image shows " + ", ".join(f"a {c}" for c in FIXED[:-1]) + f" and a {FIXED[-1]}."
+    last = tokenizer(caption_prompt_prefix(processor), add_special_tokens=False)["input_ids"][-1]  # the prompt's end
+    ids = [last, *tokenizer(caption, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+    generation = GenerationConfig.from_pretrained(model_dir)
+    generation.sequence_bias = [[ids[: k + 1], 100.0] for k in range(1, len(ids))]
+    generation.save_pretrained(model_dir)
+    return paths, model_dir
+
+
+def listed(names: list[str], tagged: list[str]) -> str:
+    """A world caption of ``names``, those in place of the ``tagged`` ones of FIXED wrapped in tags."""
+    parts = [f"a <MASK>{n}</MASK>" if c in tagged else f"a {n}" for c, n in zip(FIXED, names)]
+    return "The image shows " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
+
+
+def test_selfalign_on_the_world_with_objects_answers(tmp_path, parrot_world):
+    world, model_dir = parrot_world
+    questions = [json.loads(line) for line in world.selfalign_questions.read_text().splitlines()]
+    del questions[0]["answer_type"]  # open-ended by its length: judged as objects once a table is given
+    questions.append(dict(questions[1], id="odd", answer_type="essay"))
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    out = tmp_path / "pairs.jsonl"
+    stats = generate(GenConfig(pipeline="selfalign", model=str(model_dir), input_file=str(tmp_path / "q.jsonl"),
+                               media_root=str(world.root), synonyms_file=str(world.synonyms_txt), output_file=str(out),
+                               perturbations=["none", "crop", "mask"], max_new_tokens=20, progress=False))
+    pairs = {p["id"]: p for p in map(json.loads, out.read_text().splitlines())}
+    # What each scene should give, worked out from the scene records: the model's four objects,
+    # those not in the scene replaced in order by the scene's objects it leaves out (no object's
+    # name starts with a vowel, so the article stays "a"); one answer for all three inputs.
+    expected, reasons = {}, {"invalid_record": 1}
+    for scene in map(json.loads, world.scenes("train").read_text().splitlines()):
+        present = [o["category"] for o in scene["objects"]]
+        wrong, spare = [c for c in FIXED if c not in present], [c for c in present if c not in FIXED]
+        if not wrong or len(wrong) > len(spare):
+            reason = "no_truth_object" if wrong else "answered_correctly"
+            reasons[reason] = reasons.get(reason, 0) + 1
+            continue
+        aligned = [spare[wrong.index(c)] if c in wrong else c for c in FIXED]
+        expected[f"train-{scene['image_id']}-none"] = (listed(aligned, wrong), listed(FIXED, wrong), scene["image"])
+    assert len(expected) >= 3 and reasons.get("no_truth_object") and reasons.get("answered_correctly")
+    assert sorted(pairs) == sorted(expected)
+    for pair_id, (chosen, rejected, image) in expected.items():
+        assert pairs[pair_id] == {"id": pair_id, "prompt": "Describe the image.", "chosen": chosen, "rejected": rejected,
+                                  "images": [image], "kind": "selfalign", "source": "selfalign:none"}
+    assert dict(stats.rejected) == reasons and stats.done == len(questions)
+    assert len(read_pairs(out)) == len(pairs)

@@ -157,7 +157,7 @@ def test_coco_files_are_consistent(world_dir):
         assert all(categories[i]["name"] in GROUPS[categories[i]["supercategory"]][1] for i in categories)
         images = {im["id"]: im for im in instances["images"]}
         assert len(images) == count and len(captions["annotations"]) == count
-        assert (world_dir.images / images[min(images)]["file_name"]).is_file()
+        assert (world_dir.root / images[min(images)]["file_name"]).is_file()
         ann_ids = [a["id"] for a in instances["annotations"]]
         assert len(set(ann_ids)) == len(ann_ids)
         per_image = Counter()
@@ -265,6 +265,15 @@ def test_training_captions_and_references_read_as_conversations(world_dir):
     first = jsonl(world_dir.scenes("train"))[0]
     assert captions[0].turns[-1] == ("assistant", first["caption"])
     assert not {c.images[0] for c in refs} & {c.images[0] for c in captions}
+
+
+def test_selfalign_questions_ask_for_the_caption_of_every_training_scene(world_dir):
+    questions, scenes = jsonl(world_dir.selfalign_questions), jsonl(world_dir.scenes("train"))
+    assert len(questions) == len(scenes) == COUNTS["num_train"]
+    for question, scene in zip(questions, scenes):
+        assert question == {"id": f"train-{scene['image_id']}", "question": "Describe the image.",
+                            "answer": scene["caption"], "image": scene["image"], "answer_type": "objects"}
+    assert (world_dir.root / questions[0]["image"]).is_file()
 
 
 def test_bad_configuration_is_rejected():

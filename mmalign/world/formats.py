@@ -138,12 +138,12 @@ def coco_categories() -> list[dict[str, Any]]:
 
 def coco_files(world: World, placed: list[Placed], split: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(instances, captions)`` of a split in COCO's layout; ``file_name`` is relative to the
-    world's ``images/`` folder."""
+    world's root, like every path the world writes, so one ``media_root`` serves all its files."""
     size = world.image_size
     category_ids = {c["name"]: c["id"] for c in coco_categories()}
     info = {"description": f"mmalign procedural world, split {split}", "version": "1.0", "year": 2025}
     images = [
-        {"id": p.image_id, "file_name": p.image.rsplit("/", 1)[-1], "width": size, "height": size, "license": 0}
+        {"id": p.image_id, "file_name": p.image, "width": size, "height": size, "license": 0}
         for p in placed
     ]
     annotations, captions = [], []
@@ -177,6 +177,13 @@ def conversation(world: World, p: Placed, prefix: str) -> dict[str, Any]:
             {"from": "gpt", "value": world.caption(p.scene)},
         ],
     }
+
+
+def selfalign_question(world: World, p: Placed, prefix: str) -> dict[str, Any]:
+    """A question for the ``selfalign`` pair pipeline: the caption prompt, the caption as ground
+    truth, judged as a list of objects (``answer_type: objects``) against the synonym table."""
+    return {"id": f"{prefix}-{p.image_id}", "question": CAPTION_PROMPT, "answer": world.caption(p.scene),
+            "image": p.image, "answer_type": "objects"}
 
 
 def scene_record(world: World, p: Placed, split: str) -> dict[str, Any]:

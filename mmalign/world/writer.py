@@ -8,6 +8,7 @@ vg/image_data.json objects.json ...         Visual Genome files of the train spl
 coco/instances_<split>.json captions_<split>.json   COCO files of every split
 captions_train.jsonl                        training captions (LLaVA conversation format)
 references.jsonl                            reference samples (LLaVA conversation format)
+selfalign_questions.jsonl                   training captions as selfalign questions (answer_type objects)
 scenes_<split>.jsonl                        the scenes as drawn (kind, objects, absent members)
 synonyms.json  synonyms.txt                 category → surface words (JSON; CHAIR-style text)
 mmalign_world.json                          what was built (written last)
@@ -34,6 +35,7 @@ from .formats import (
     coco_files,
     conversation,
     scene_record,
+    selfalign_question,
     synonyms_lines,
     visual_genome,
 )
@@ -42,7 +44,7 @@ from .scenes import World, WorldConfig
 SPLITS = ("train", "reference", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "reference": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_world.json"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class WorldPaths:
     @property
     def references(self) -> Path:
         return self.root / "references.jsonl"
+
+    @property
+    def selfalign_questions(self) -> Path:
+        return self.root / "selfalign_questions.jsonl"
 
     @property
     def synonyms(self) -> Path:
@@ -153,6 +159,7 @@ def _write_into(root: Path, world: World, counts: dict[str, int]) -> None:
         write_jsonl(paths.scenes(split), [scene_record(world, p, split) for p in items])
     write_jsonl(paths.train_captions, [conversation(world, p, "train") for p in placed["train"]])
     write_jsonl(paths.references, [conversation(world, p, "reference") for p in placed["reference"]])
+    write_jsonl(paths.selfalign_questions, [selfalign_question(world, p, "train") for p in placed["train"]])
     _dump(paths.synonyms, world.synonyms())
     paths.synonyms_txt.write_text("\n".join(synonyms_lines(world)) + "\n", encoding="utf-8")
 
