@@ -11,7 +11,8 @@ token KL to the base). DPA, DPO and TDPO train on the ``halva_world`` pairs; RRP
 pairs the ``selfalign`` pipeline builds by letting the base model caption training scenes, intact
 and perturbed (``recipes/gen/selfalign_world.yaml``). The script prints a markdown table of
 mean ± standard deviation over the seeds, appends it to ``--results`` with a chart (PNG beside it),
-and keeps every run's ``world_comparison.json`` under ``--work``.
+and keeps every run's ``world_comparison.json`` under ``--work`` (started again, the script reuses
+the runs that finished; ``--overwrite`` trains them again).
 """
 
 from __future__ import annotations
@@ -69,16 +70,22 @@ def selfalign_pairs(seed: int, work: Path, max_items: int) -> Path:
     return out
 
 
-def train(method: str, seed: int, work: Path, extra: list[str]) -> dict:
+def train(method: str, seed: int, work: Path, extra: list[str], overwrite: bool = False) -> dict:
+    """One method on one seed; a finished run (its ``world_comparison.json``) is reused, so a
+    killed script started again does only what is missing."""
     out = work / f"seed-{seed}" / method
+    done = out / "world_comparison.json"
+    if done.is_file() and not overwrite:
+        return json.loads(done.read_text())
     args = [sys.executable, "-m", "mmalign.train", f"recipe={method_recipe(method, work)}", f"seed={seed}",
             f"output_dir={out}", "disable_tqdm=true", *extra]
     if method == "rrpo":
         args.append(f"train_file={selfalign_pairs(seed, work, 4000)}")
     started = time.perf_counter()
     run(args)
-    result = json.loads((out / "world_comparison.json").read_text())
+    result = json.loads(done.read_text())
     result["wall_s"] = time.perf_counter() - started
+    done.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -129,6 +136,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["dpa", "rrpo", "dpo", "tdpo"], choices=sorted(METHOD_KEYS))
     parser.add_argument("--work", default=str(ROOT / "outputs" / "world_results"))
     parser.add_argument("--results", default=None, help="append the table and chart to this markdown file")
+    parser.add_argument("--overwrite", action="store_true", help="train again runs that already finished")
     parser.add_argument("extra", nargs="*", help="key=value overrides for every training run")
     args = parser.parse_args()
     work = Path(args.work)
@@ -137,10 +145,10 @@ def main() -> None:
     started = time.perf_counter()
     for seed in args.seeds:
         for method in args.methods:
-            results[method].append(train(method, seed, work, args.extra))
+            results[method].append(train(method, seed, work, args.extra, args.overwrite))
             r = results[method][-1]
             print(f"seed {seed} {method}: unusual CHAIRi {r['models']['base']['unusual']['chair_i']:.1f} → "
-                  f"{r['models'][method]['unusual']['chair_i']:.1f}, KL {r['kl_per_token']:.2e} ({r['wall_s']:.0f} s)", flush=True)
+                  f"{r['models'][method]['unusual']['chair_i']:.1f}, KL {r['kl_per_token']:.2e} ({r.get('wall_s', 0):.0f} s)", flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     text = table(results, args.seeds)
     print("\n" + text)

@@ -143,7 +143,7 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
         batch_size=50, max_samples=samples, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
     )
     kl = eval.runner.run(divergence, show=False)["kl_per_token"]
-    result = {"method": method, "samples_per_split": samples or HELDOUT_SCENES, "kl_per_token": kl,
+    result = {"method": method, "samples_per_split": min(samples or HELDOUT_SCENES, HELDOUT_SCENES), "kl_per_token": kl,
               "models": {label: {split.removeprefix("heldout_"): _metrics(m) for split, m in splits.items()}
                          for label, splits in rows.items()}}
     table = comparison_table(result)
