@@ -11,8 +11,8 @@ category, :func:`eval.synonyms.read_synonyms`) with CHAIR's own mention finder
 names; a prediction is wrong when it names a category the truth does not (a hallucinated object),
 not when it leaves one out. The aligned truth is the prediction with each hallucinated object's
 phrase (its words with the determiner and adjectives before them: "a small red fork") replaced by
-the phrase of a truth object the prediction does not name, as the ground truth writes it, the
-rest kept. Adjectives are recognised by lemminflect's word tables (it ships its data); a parser
+the phrase of a truth object the prediction does not name, as the ground truth writes it, or,
+when no such object is left, left out of its list; the rest kept. Adjectives are recognised by lemminflect's word tables (it ships its data); a parser
 would be a heavy dependency for what is a short left walk over an object list.
 """
 
@@ -166,12 +166,14 @@ def object_phrases(text: str, vocabulary: Vocabulary) -> list[ObjectPhrase]:
 
 def aligned_objects(prediction: str, answer: str, vocabulary: Vocabulary | None) -> str | None:
     """``prediction`` with every hallucinated object (a category ``answer`` does not name) replaced
-    by a truth object it does not name, as ``answer`` writes it ("a blue bowl"), the rest kept.
+    by a truth object it does not name, as ``answer`` writes it ("a blue bowl"), the rest kept;
+    where no such truth object is left, the hallucinated object is left out of its list.
 
     Hallucinated categories take the unnamed truth objects in the orders of their first mentions
     (every mention of one category gets the same replacement); a replacement loses its
     determiner where the replaced phrase has none, and its first letter takes the replaced
-    phrase's case. ``None`` when some hallucinated category has no unnamed truth object left.
+    phrase's case. The categories left over are deleted with their list separator (see
+    :func:`_without_item`). ``None`` when a deletion would not leave a list behind.
     """
     truth = _categories(answer, vocabulary)
     named = _categories(prediction, vocabulary)
@@ -180,21 +182,51 @@ def aligned_objects(prediction: str, answer: str, vocabulary: Vocabulary | None)
         if phrase.category not in named:
             unnamed.setdefault(phrase.category, phrase)
     left = list(unnamed.values())
-    chosen: dict[str, ObjectPhrase] = {}
-    pieces, cursor = [], 0
-    for phrase in object_phrases(prediction, vocabulary):
-        if phrase.category in truth:
+    phrases = object_phrases(prediction, vocabulary)
+    chosen: dict[str, ObjectPhrase | None] = {}  # None: left out
+    for phrase in phrases:
+        if phrase.category not in truth and phrase.category not in chosen:
+            chosen[phrase.category] = left.pop(0) if left else None
+    text = prediction
+    for phrase in reversed(phrases):  # right to left: the spans to the left stay valid
+        replacement = chosen.get(phrase.category)
+        if phrase.category in truth or replacement is None:
             continue
-        if phrase.category not in chosen:
-            if not left:
-                return None
-            chosen[phrase.category] = left.pop(0)
-        replacement = chosen[phrase.category]
-        text = answer[replacement.start : replacement.end]
+        written = answer[replacement.start : replacement.end]
         if replacement.determiner and not phrase.determiner:
-            text = text.split(None, 1)[1]
-        text = (text[0].upper() if prediction[phrase.start].isupper() else text[0].lower()) + text[1:]
-        pieces += [prediction[cursor : phrase.start], text]
-        cursor = phrase.end
-    aligned = "".join(pieces) + prediction[cursor:]
-    return aligned if is_correct(aligned, answer, "objects", vocabulary=vocabulary) else None
+            written = written.split(None, 1)[1]
+        written = (written[0].upper() if prediction[phrase.start].isupper() else written[0].lower()) + written[1:]
+        text = text[: phrase.start] + written + text[phrase.end :]
+    deleted = {category for category, replacement in chosen.items() if replacement is None}
+    while deleted:  # one at a time, the phrases found again: a deletion may reword the list before it
+        phrases = object_phrases(text, vocabulary)
+        last = max((i for i, p in enumerate(phrases) if p.category in deleted), default=None)
+        if last is None:
+            break
+        text = _without_item(text, phrases[last], phrases[:last])
+        if text is None:
+            return None
+    return text if is_correct(text, answer, "objects", vocabulary=vocabulary) else None
+
+
+def _without_item(text: str, item: ObjectPhrase, earlier: list[ObjectPhrase]) -> str | None:
+    """``text`` without the list item ``item`` (``earlier``: the object phrases before it), the list
+    kept well formed: ``a, b, c and d`` less ``b`` is ``a, c and d``, less ``d`` is ``a, b and c``,
+    less ``a`` is ``b, c and d``. ``None`` when the item is not in a list (deleting it would break
+    the sentence)."""
+    before, after = text[: item.start], text[item.end :]
+    if before.endswith(", "):
+        return before[:-2] + after
+    if before.endswith(" and "):
+        head = before[: -len(" and ")]
+        # "x, y and z" less z: y closes the list, when x and y are both items of it
+        if len(earlier) >= 2 and earlier[-1].end == len(head) and text[earlier[-2].end : earlier[-1].start] == ", ":
+            head = head[: earlier[-2].end] + " and " + head[earlier[-1].start :]
+        return head + after
+    for separator in (", ", " and "):
+        if after.startswith(separator):
+            rest = after[len(separator) :]
+            if text[item.start].isupper():
+                rest = rest[:1].upper() + rest[1:]
+            return before + rest
+    return None

@@ -172,7 +172,8 @@ class SelfAlignPipeline(Pipeline):
         if kind != "open":
             truth = aligned_truth(prediction, answer, kind, options, self.vocabulary)
             if truth is None:
-                raise Rejected("no_truth_object", "no object of the ground truth is left to replace a hallucinated one")
+                raise Rejected("no_truth_object", "a hallucinated object has no truth object left to take its place "
+                                                      "and is not a list item that can be left out")
             return truth
         differences, conversation = await self.llm.ask(differences_messages(answer, prediction), parse_differences)
         if not differences:

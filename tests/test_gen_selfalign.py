@@ -221,12 +221,40 @@ def test_objects_aligned_truth_is_a_minimal_edit_of_the_prediction(vocabulary, p
     assert (tag_text(truth, chosen_spans), tag_text(prediction, rejected_spans)) == (chosen, rejected)
 
 
-def test_objects_alignment_is_refused_when_no_truth_object_is_left(vocabulary):
-    # The scene misses its fork: the prediction names it, but names every object there is already.
-    prediction, answer = "The image shows a cup, a plate, a fork and a bowl.", "The image shows a cup, a plate and a bowl."
+@pytest.mark.parametrize(
+    "prediction,answer,aligned",
+    [
+        # The scene misses its fork: nothing is left to name in its place, so it leaves the list.
+        ("The image shows a cup, a plate, a fork and a bowl.", "The image shows a cup, a plate and a bowl.",
+         "The image shows a cup, a plate and a bowl."),
+        # the last item: the one before it now closes the list
+        ("The image shows a cup, a plate, a bowl and a fork.", "The image shows a cup, a plate and a bowl.",
+         "The image shows a cup, a plate and a bowl."),
+        # the first item: the next one opens the sentence
+        ("A fork, a cup and a bowl.", "A cup and a bowl.", "A cup and a bowl."),
+        # two left out, one after the other; and one replaced, one left out
+        ("The image shows a cup, a plate, a bowl and a fork.", "A cup and a plate.", "The image shows a cup and a plate."),
+        ("A fork, a book, a cup and a bowl.", "A cup, a kite and a bowl.", "A kite, a cup and a bowl."),
+        # a comma that does not separate two items stays
+        ("Here, a cup and a fork.", "A cup.", "Here, a cup."),
+    ],
+)
+def test_objects_without_a_truth_object_left_are_left_out_of_their_list(vocabulary, prediction, answer, aligned):
     assert not is_correct(prediction, answer, "objects", vocabulary=vocabulary)
-    assert aligned_truth(prediction, answer, "objects", vocabulary=vocabulary) is None
-    assert aligned_truth("A fork and a book.", "A kite.", "objects", vocabulary=vocabulary) is None
+    assert aligned_truth(prediction, answer, "objects", vocabulary=vocabulary) == aligned
+
+
+def test_objects_alignment_is_refused_when_an_object_cannot_be_left_out(vocabulary):
+    # not list items: deleting them would break the sentence
+    assert aligned_truth("There is a fork.", "Nothing at all.", "objects", vocabulary=vocabulary) is None
+    assert aligned_truth("A fork and a cup; the fork is red.", "A cup.", "objects", vocabulary=vocabulary) is None
+    # the pair a deletion makes: the word diff widens the one-sided run to a shared word
+    truth = aligned_truth("The image shows a cup, a plate, a fork and a bowl.", "A cup, a plate and a bowl.", "objects",
+                          vocabulary=vocabulary)
+    chosen, rejected = diff_spans(truth, "The image shows a cup, a plate, a fork and a bowl.")
+    assert tag_text(truth, chosen) == "The image shows a cup, a plate <MASK>and</MASK> a bowl."
+    assert tag_text("The image shows a cup, a plate, a fork and a bowl.", rejected) == (
+        "The image shows a cup, a plate<MASK>, a fork and</MASK> a bowl.")
     text = "Here: a large blue mug, two forks and bowls."
     assert [(text[p.start:p.end], p.category, p.determiner) for p in object_phrases(text, vocabulary)] == [
         ("a large blue mug", "cup", True), ("two forks", "fork", True), ("bowls", "bowl", False)]
@@ -294,20 +322,30 @@ def test_selfalign_on_the_world_with_objects_answers(tmp_path, parrot_world):
     # What each scene should give, worked out from the scene records: the model's four objects,
     # those not in the scene replaced in order by the scene's objects it leaves out (no object's
     # name starts with a vowel, so the article stays "a"); one answer for all three inputs.
-    expected, reasons = {}, {"invalid_record": 1}
+    # Objects beyond the scene's spare ones leave the list ("a cup, a plate and a bowl").
+    expected, deletions, reasons = {}, {}, {"invalid_record": 1}
     for scene in map(json.loads, world.scenes("train").read_text().splitlines()):
         present = [o["category"] for o in scene["objects"]]
         wrong, spare = [c for c in FIXED if c not in present], [c for c in present if c not in FIXED]
-        if not wrong or len(wrong) > len(spare):
-            reason = "no_truth_object" if wrong else "answered_correctly"
-            reasons[reason] = reasons.get(reason, 0) + 1
+        if not wrong:
+            reasons["answered_correctly"] = reasons.get("answered_correctly", 0) + 1
+            continue
+        pair_id = f"train-{scene['image_id']}-none"
+        if len(wrong) > len(spare):
+            kept = [(spare[wrong.index(c)] if wrong.index(c) < len(spare) else None) if c in wrong else c for c in FIXED]
+            items = [f"a {n}" for n in kept if n]
+            listing = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+            deletions[pair_id] = (f"The image shows {listing}.", scene["image"])
             continue
         aligned = [spare[wrong.index(c)] if c in wrong else c for c in FIXED]
-        expected[f"train-{scene['image_id']}-none"] = (listed(aligned, wrong), listed(FIXED, wrong), scene["image"])
-    assert len(expected) >= 3 and reasons.get("no_truth_object") and reasons.get("answered_correctly")
-    assert sorted(pairs) == sorted(expected)
+        expected[pair_id] = (listed(aligned, wrong), listed(FIXED, wrong), scene["image"])
+    assert len(expected) >= 3 and deletions and reasons.get("answered_correctly")
+    assert sorted(pairs) == sorted([*expected, *deletions])
     for pair_id, (chosen, rejected, image) in expected.items():
         assert pairs[pair_id] == {"id": pair_id, "prompt": "Describe the image.", "chosen": chosen, "rejected": rejected,
                                   "images": [image], "kind": "selfalign", "source": "selfalign:none"}
+    for pair_id, (chosen, image) in deletions.items():
+        assert parse_tags(pairs[pair_id]["chosen"])[0] == chosen and pairs[pair_id]["images"] == [image]
+        assert parse_tags(pairs[pair_id]["rejected"])[0] == listed(FIXED, [])
     assert dict(stats.rejected) == reasons and stats.done == len(questions)
     assert len(read_pairs(out)) == len(pairs)
