@@ -158,7 +158,7 @@ def main() -> None:
         machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
         section = (f"\n## Procedural world: base vs aligned — {date.today().isoformat()}\n\n"
                    f"`python bench/world_results.py --seeds {' '.join(map(str, args.seeds))}` on {machine} "
-                   f"({(time.perf_counter() - started) / 60:.0f} min). Held-out scenes, 200 usual and 200 unusual per "
+                   f"({(time.perf_counter() - started) / 60:.0f} min in this invocation; finished runs are reused). Held-out scenes, 200 usual and 200 unusual per "
                    f"seed, greedy captions; CHAIR in %, mean ± sd over seeds {', '.join(map(str, args.seeds))}; "
                    f"token KL of the aligned model from its base on the held-out true captions.\n\n{text}\n\n"
                    f"![world results]({png.name})\n")
