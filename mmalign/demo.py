@@ -53,26 +53,16 @@ def world_dir(seed: int) -> Path:
 
 def prepare_world(seed: int, progress: bool = True) -> WorldAssets:
     """Write the world of ``seed``, build its base model and its DPA pairs (all cached)."""
-    from .world import WorldConfig, place, write_world
-    from .world.formats import conversation
-    from .world.scenes import World
+    from .world import WorldConfig, write_world
     from .world_model import PretrainConfig, build_world_vlm
 
     home = world_dir(seed)
     paths = write_world(home / "world", seed, num_train=PretrainConfig().num_scenes,
                         num_heldout_usual=HELDOUT_SCENES, num_heldout_unusual=HELDOUT_SCENES)
     base = build_world_vlm(home / "base", seed, WorldConfig(), progress=progress)
-    pairs = home / "pairs" / "halva_world.jsonl"
+    pairs = paths.root / "pairs" / "halva_world.jsonl"  # inside the world: rebuilt with it
     _generate_pairs(paths.root, pairs, seed, progress)
-    heldout = paths.root / "captions_heldout.jsonl"
-    if not heldout.is_file():
-        from .data.jsonio import write_jsonl
-
-        world = World(seed, WorldConfig())
-        records = [conversation(world, p, split) for split in HELDOUT_SPLITS for p in place(world, split, HELDOUT_SCENES)]
-        write_jsonl(heldout.with_suffix(".tmp"), records)
-        heldout.with_suffix(".tmp").replace(heldout)
-    return WorldAssets(paths.root, base, pairs, paths.references, heldout)
+    return WorldAssets(paths.root, base, pairs, paths.references, paths.heldout_captions)
 
 
 def _generate_pairs(root: Path, output: Path, seed: int, progress: bool) -> None:
@@ -126,8 +116,8 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
     for label in ("base", method):
         rows[label] = {}
         for split in HELDOUT_SPLITS:
-            # The base's captions depend only on the world, so they are kept with it.
-            out = (assets.root.parent / "eval" / f"base-{split}") if label == "base" else work / split
+            # The base's captions are kept with the base (rebuilt with it) and reused by later runs.
+            out = (assets.base / "eval" / split) if label == "base" else work / split
             model = base if label == "base" or is_adapter else str(aligned)
             config = ChairConfig(
                 benchmark="chair", model=model, adapter=str(aligned) if label != "base" and is_adapter else None,

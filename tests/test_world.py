@@ -265,6 +265,9 @@ def test_training_captions_and_references_read_as_conversations(world_dir):
     first = jsonl(world_dir.scenes("train"))[0]
     assert captions[0].turns[-1] == ("assistant", first["caption"])
     assert not {c.images[0] for c in refs} & {c.images[0] for c in captions}
+    heldout = read_conversations(world_dir.heldout_captions)
+    scenes = jsonl(world_dir.scenes("heldout_usual")) + jsonl(world_dir.scenes("heldout_unusual"))
+    assert [(c.images[0], c.turns[-1]) for c in heldout] == [(s["image"], ("assistant", s["caption"])) for s in scenes]
 
 
 def test_selfalign_questions_ask_for_the_caption_of_every_training_scene(world_dir):

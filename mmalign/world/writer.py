@@ -8,6 +8,8 @@ vg/image_data.json objects.json ...         Visual Genome files of the train spl
 coco/instances_<split>.json captions_<split>.json   COCO files of every split
 captions_train.jsonl                        training captions (LLaVA conversation format)
 references.jsonl                            reference samples (LLaVA conversation format)
+captions_heldout.jsonl                      both held-out splits' true captions (LLaVA format; a
+                                            divergence set that training never sees)
 selfalign_questions.jsonl                   training captions as selfalign questions (answer_type objects)
 scenes_<split>.jsonl                        the scenes as drawn (kind, objects, absent members)
 synonyms.json  synonyms.txt                 category → surface words (JSON; CHAIR-style text)
@@ -44,7 +46,7 @@ from .scenes import World, WorldConfig
 SPLITS = ("train", "reference", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "reference": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_world.json"
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ class WorldPaths:
     @property
     def references(self) -> Path:
         return self.root / "references.jsonl"
+
+    @property
+    def heldout_captions(self) -> Path:
+        return self.root / "captions_heldout.jsonl"
 
     @property
     def selfalign_questions(self) -> Path:
@@ -159,6 +165,8 @@ def _write_into(root: Path, world: World, counts: dict[str, int]) -> None:
         write_jsonl(paths.scenes(split), [scene_record(world, p, split) for p in items])
     write_jsonl(paths.train_captions, [conversation(world, p, "train") for p in placed["train"]])
     write_jsonl(paths.references, [conversation(world, p, "reference") for p in placed["reference"]])
+    heldout = [conversation(world, p, split) for split in ("heldout_usual", "heldout_unusual") for p in placed[split]]
+    write_jsonl(paths.heldout_captions, heldout)
     write_jsonl(paths.selfalign_questions, [selfalign_question(world, p, "train") for p in placed["train"]])
     _dump(paths.synonyms, world.synonyms())
     paths.synonyms_txt.write_text("\n".join(synonyms_lines(world)) + "\n", encoding="utf-8")
