@@ -25,8 +25,10 @@ the group's absent member and 37–51 % name some absent object (CHAIRs; seeds 0
 that members go together faster than it has learnt to check each one. Measure it with
 ``bench/world_base.py``.
 
-The build is deterministic for (seed, world config, pretraining config) and software stack (it
-runs on the CPU, on one thread, so float sums are done in one order whatever the machine), and is
+The build is deterministic for (seed, world config, pretraining config), software stack and CPU
+type: it runs on the CPU, on one thread, so float sums are done in one order whatever the number
+of cores (another instruction set may round the last bits differently, and training can carry
+that further; the measured behaviour holds across seeds, see ``bench/RESULTS.md``). It is
 cached: a directory holding the same build is reused; the build is written aside and moved into
 place (see :func:`mmalign.tiny.build_cached`).
 """
@@ -249,6 +251,7 @@ def _pretrain_captions(
         save_strategy="no",
         report_to="none",
         use_cpu=True,
+        bf16=True,  # TRL's default, stated: bf16 autocast on the CPU as well
         seed=seed,
         data_seed=seed,
         dataloader_num_workers=0,
