@@ -103,7 +103,13 @@ def resolve_world(setup: Any) -> WorldAssets | None:
 
 def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str, samples: int | None = None) -> dict[str, Any]:
     """CHAIR on held-out usual and unusual scenes for the base and the aligned model, and the
-    aligned model's token KL from its base; prints the table and writes it beside the model."""
+    aligned model's token KL from its base; prints the table and writes it beside the model.
+
+    Under ``accelerate launch`` every process calls this and answers its share of the scenes; the
+    main process scores, prints and returns the result, the others return an empty dict.
+    """
+    from accelerate import PartialState
+
     import eval.runner
     from eval.benchmarks.chair import ChairConfig
     from eval.benchmarks.divergence import DivergenceConfig
@@ -132,7 +138,9 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
         base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),
         batch_size=50, max_samples=samples, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
     )
-    kl = eval.runner.run(divergence, show=False)["kl_per_token"]
+    kl = eval.runner.run(divergence, show=False).get("kl_per_token")
+    if not PartialState().is_main_process:
+        return {}
     result = {"method": method, "samples_per_split": min(samples or HELDOUT_SCENES, HELDOUT_SCENES), "kl_per_token": kl,
               "models": {label: {split.removeprefix("heldout_"): _metrics(m) for split, m in splits.items()}
                          for label, splits in rows.items()}}

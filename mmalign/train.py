@@ -109,11 +109,13 @@ def run(setup: TrainSetup) -> Any:
         resume = True
     trainer.train(resume_from_checkpoint=resume)
     output_dir = finish_run(trainer, setup, push_to_hub)
-    if setup.run.compare_on_world and state.is_main_process:
+    if setup.run.compare_on_world:
         if world is None or not str(base_model).startswith("world://"):
             logger.info("compare_on_world: the model is not the world's base (model=world://base); no comparison")
-        else:
+        else:  # every process takes a share of the scenes, once the main one has saved the model
             from .demo import compare_on_world
+
+            state.wait_for_everyone()
 
             compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
     return trainer
