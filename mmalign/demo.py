@@ -136,8 +136,8 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
     divergence = DivergenceConfig(
         benchmark="divergence", model=base if is_adapter else str(aligned), adapter=str(aligned) if is_adapter else None,
         base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),
-        batch_size=50, max_samples=samples, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
-    )
+        batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
+    )  # all 400 held-out captions, whatever ``samples``: scoring them takes about a second
     kl = eval.runner.run(divergence, show=False).get("kl_per_token")
     if not PartialState().is_main_process:
         return {}
