@@ -186,3 +186,25 @@ def test_mmhal():
     assert result["hallucination_rate"] == pytest.approx(50.0)  # 2 and 0 are below 3
     assert result["per_type"] == {"attribute": pytest.approx(4.0), "counting": pytest.approx(1.5)}
     assert result["unparseable"] == 1
+
+
+def test_chair_with_another_object_set(tmp_path):
+    from eval.synonyms import read_synonyms
+
+    (tmp_path / "objects.txt").write_text("cup, cups, mug, mugs\nkite, kites\n# a comment\nbowl\n")
+    vocabulary = read_synonyms(tmp_path / "objects.txt")
+    instances = {"images": [{"id": 1, "file_name": "1.png"}, {"id": 2, "file_name": "2.png"}],
+                 "categories": [{"id": 1, "name": "cup"}, {"id": 2, "name": "kite"}, {"id": 3, "name": "bowl"}],
+                 "annotations": [{"id": 1, "image_id": 1, "category_id": 1}, {"id": 2, "image_id": 2, "category_id": 2},
+                                 {"id": 3, "image_id": 2, "category_id": 3}]}
+    # image 1 (cup): cup, mug (the cup again), kite (absent); image 2 (kite, bowl): kites
+    result = chair({1: "A cup and a mug by a kite.", 2: "Two kites."}, instances, vocabulary=vocabulary)
+    assert (result["chair_s"], result["chair_i"], result["recall"]) == (50.0, 25.0, pytest.approx(200 / 3))
+    with pytest.raises(ValueError, match="category 'person' is not in the synonym table"):
+        chair({1: "x"}, {**instances, "categories": [{"id": 1, "name": "person"}]}, vocabulary=vocabulary)
+    (tmp_path / "bad.txt").write_text("cup, mugs\nkite, , kites\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:2: empty word"):
+        read_synonyms(tmp_path / "bad.txt")
+    (tmp_path / "bad.json").write_text('{"cup": ["mug"],\n "kite": "kites"}')
+    with pytest.raises(ValueError, match=r"bad\.json: category 'kite': expected a list of non-empty words"):
+        read_synonyms(tmp_path / "bad.json")
