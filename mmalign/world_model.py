@@ -30,7 +30,7 @@ type: it runs on the CPU, on one thread, so float sums are done in one order wha
 of cores (another instruction set may round the last bits differently, and training can carry
 that further; the measured behaviour holds across seeds, see ``bench/RESULTS.md``). It is
 cached: a directory holding the same build is reused; the build is written aside and moved into
-place (see :func:`mmalign.tiny.build_cached`).
+place (see :func:`mmalign.cache.build_cached`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .tiny import build_cached, build_tiny_vlm
+from .cache import build_cached
+from .tiny import build_tiny_vlm
 from .world import CAPTION_PROMPT, COLOURS, World, WorldConfig
 
 __all__ = ["PretrainConfig", "build_world_vlm", "caption_prompt_prefix"]

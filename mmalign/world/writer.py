@@ -30,8 +30,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..cache import build_cached
 from ..data.jsonio import write_jsonl
-from ..tiny import build_cached
 from .formats import (
     Placed,
     coco_files,
