@@ -101,7 +101,7 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {sd:.1f}"
 
 
-def table(results: dict[str, list[dict]], seeds: list[int]) -> str:
+def table(results: dict[str, list[dict]]) -> str:
     """Markdown: mean ± sd over seeds per model, and unusual CHAIRi relative to the base."""
     head = ["model", *[f"{split} {name.replace('chair_s', 'CHAIRs').replace('chair_i', 'CHAIRi')}" for split, name in COLUMNS],
             "unusual CHAIRi vs base", "token KL to base (×10⁻³)"]
@@ -122,11 +122,12 @@ def table(results: dict[str, list[dict]], seeds: list[int]) -> str:
 def chart(results: dict[str, list[dict]], output: Path) -> Path:
     from eval.compare import plot
 
-    names = ["unusual.chair_s", "unusual.chair_i", "unusual.recall", "usual.recall"]
-    labels, values = ["base"], [[statistics.mean(r["models"]["base"][n.split(".")[0]][n.split(".")[1]] for r in next(iter(results.values()))) for n in names]]
-    for method, runs in results.items():
-        labels.append(method.upper())
-        values.append([statistics.mean(r["models"][method][n.split(".")[0]][n.split(".")[1]] for r in runs) for n in names])
+    columns = [("unusual", "chair_s"), ("unusual", "chair_i"), ("unusual", "recall"), ("usual", "recall")]
+    rows = [("base", "base", next(iter(results.values())))] + [(m.upper(), m, runs) for m, runs in results.items()]
+    labels = [label for label, _, _ in rows]
+    values = [[statistics.mean(r["models"][key][split][name] for r in runs) for split, name in columns]
+              for _, key, runs in rows]
+    names = [f"{split}.{name}" for split, name in columns]
     return plot(names, labels, values, output, "Procedural world, held-out scenes (mean over seeds)")
 
 
@@ -150,7 +151,7 @@ def main() -> None:
             print(f"seed {seed} {method}: unusual CHAIRi {r['models']['base']['unusual']['chair_i']:.1f} → "
                   f"{r['models'][method]['unusual']['chair_i']:.1f}, KL {r['kl_per_token']:.2e} ({r.get('wall_s', 0):.0f} s)", flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = table(results, args.seeds)
+    text = table(results)
     print("\n" + text)
     if args.results:
         results_md = Path(args.results)

@@ -7,10 +7,10 @@ concepts; captions are context for an LLM-written description. Image paths are t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
+from mmalign.data.jsonio import read_json
 from mmalign.errors import DataError
 
 from .scene import Scene, SceneObject
@@ -20,15 +20,7 @@ Problem = Callable[[str, str], None]
 
 def load_json_document(path: str | Path) -> dict:
     """A whole JSON document that must be an object; errors name the file and line."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"annotation file not found: {path}")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{err.lineno}") from None
-    except UnicodeDecodeError:
-        raise DataError("not a UTF-8 text file", source=str(path)) from None
+    document = read_json(path, "annotation file")
     if not isinstance(document, dict):
         raise DataError("expected a JSON object at the top level", source=str(path))
     return document

@@ -76,10 +76,7 @@ class SelfAlignPipeline(Pipeline):
     def _vocabulary(self, items: list[WorkItem]) -> dict[str, str | None] | None:
         """The object vocabulary of ``synonyms_file``; required as soon as a record lists objects."""
         if self.config.synonyms_file:
-            try:
-                return read_synonyms(self.config.synonyms_file)
-            except ValueError as err:
-                raise ConfigError(f"synonyms_file: {err}") from None
+            return read_synonyms(self.config.synonyms_file)
         item = next((i for i in items if i.payload.get("answer_type") == "objects"), None)
         if item is not None:
             raise ConfigError(f"{item.source}: record {item.id!r} has answer_type objects, which needs "

@@ -93,6 +93,7 @@ def write_results(output_dir: Path, config: Any, metrics: Mapping[str, Any], ext
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """A run's ``results.json`` (``path`` is the file or the run's output directory)."""
+    from mmalign.data.jsonio import read_json
     from mmalign.errors import DataError
 
     p = Path(path).expanduser()
@@ -100,10 +101,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
         p = p / "results.json"
     if not p.is_file():
         raise DataError(f"no results file at {p} (has that evaluation finished?)")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"invalid JSON: {err.msg}", source=f"{p}:{err.lineno}") from None
+    data = read_json(p, "results file")
     if not isinstance(data, dict) or "metrics" not in data:
         raise DataError(f"{p} is not an evaluation results file (no 'metrics')")
     data["_path"] = str(p)

@@ -17,7 +17,6 @@ chair) is applied in :func:`eval.metrics.chair`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -169,29 +168,29 @@ def read_synonyms(path: str | Path) -> dict[str, str | None]:
 
     Two layouts: JSON, an object ``{"category": ["word", "plural", "synonym", ...]}``; or text in
     the layout of CHAIR's ``synonyms.txt``, one category per line, comma-separated, the category's
-    name first. Raises ``ValueError`` naming the file (and line) of a malformed entry.
+    name first. Raises :class:`~mmalign.errors.DataError` naming the file (and line) of a
+    malformed entry.
     """
+    from mmalign.data.jsonio import read_json
+    from mmalign.errors import DataError
+
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"synonym file not found: {path}")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
-        try:
-            table = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+        table = read_json(path, "synonym file")
         if not isinstance(table, dict):
-            raise ValueError(f"{path}: expected an object of category → list of words")
+            raise DataError("expected an object of category → list of words", source=str(path))
         for category, names in table.items():
             if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
-                raise ValueError(f"{path}: category {category!r}: expected a list of non-empty words")
+                raise DataError(f"category {category!r}: expected a list of non-empty words", source=str(path))
         return vocabulary_from(table)
+    if not path.is_file():
+        raise DataError(f"synonym file not found: {path}")
     table = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        names = [n.strip() for n in line.split(",")]
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        names = [n.strip() for n in line.split(",")]
         if not all(names):
-            raise ValueError(f"{path}:{lineno}: empty word in {line.strip()!r}")
+            raise DataError(f"empty word in {line.strip()!r}", source=f"{path}:{lineno}")
         table[names[0]] = names[1:]
     return vocabulary_from(table)

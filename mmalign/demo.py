@@ -116,7 +116,9 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
 
     from .world import CAPTION_PROMPT
 
+    # A LoRA run is the base with the adapter on top; a full fine-tune is a model of its own.
     is_adapter = (aligned / "adapter_config.json").is_file()
+    aligned_model, adapter = (base, str(aligned)) if is_adapter else (str(aligned), None)
     rows: dict[str, dict[str, Any]] = {}
     work = aligned / "world_eval"
     for label in ("base", method):
@@ -124,9 +126,9 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
         for split in HELDOUT_SPLITS:
             # The base's captions are kept with the base (rebuilt with it) and reused by later runs.
             out = (assets.base / "eval" / split) if label == "base" else work / split
-            model = base if label == "base" or is_adapter else str(aligned)
             config = ChairConfig(
-                benchmark="chair", model=model, adapter=str(aligned) if label != "base" and is_adapter else None,
+                benchmark="chair", model=base if label == "base" else aligned_model,
+                adapter=None if label == "base" else adapter,
                 instances_file=str(assets.root / "coco" / f"instances_{split}.json"),
                 synonyms_file=str(assets.root / "synonyms.json"), media_root=str(assets.root),
                 num_images=HELDOUT_SCENES, prompt=CAPTION_PROMPT, max_new_tokens=CAPTION_TOKENS,
@@ -134,8 +136,7 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
             )
             rows[label][split] = eval.runner.run(config, show=False)
     divergence = DivergenceConfig(
-        benchmark="divergence", model=base if is_adapter else str(aligned), adapter=str(aligned) if is_adapter else None,
-        base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),
+        benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),
         batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
     )  # all 400 held-out captions, whatever ``samples``: scoring them takes about a second
     kl = eval.runner.run(divergence, show=False).get("kl_per_token")

@@ -190,6 +190,7 @@ def test_mmhal():
 
 def test_chair_with_another_object_set(tmp_path):
     from eval.synonyms import read_synonyms
+    from mmalign.errors import DataError
 
     (tmp_path / "objects.txt").write_text("cup, cups, mug, mugs\nkite, kites\n# a comment\nbowl\n")
     vocabulary = read_synonyms(tmp_path / "objects.txt")
@@ -203,8 +204,8 @@ def test_chair_with_another_object_set(tmp_path):
     with pytest.raises(ValueError, match="category 'person' is not in the synonym table"):
         chair({1: "x"}, {**instances, "categories": [{"id": 1, "name": "person"}]}, vocabulary=vocabulary)
     (tmp_path / "bad.txt").write_text("cup, mugs\nkite, , kites\n")
-    with pytest.raises(ValueError, match=r"bad\.txt:2: empty word"):
+    with pytest.raises(DataError, match=r"bad\.txt:2: empty word"):
         read_synonyms(tmp_path / "bad.txt")
     (tmp_path / "bad.json").write_text('{"cup": ["mug"],\n "kite": "kites"}')
-    with pytest.raises(ValueError, match=r"bad\.json: category 'kite': expected a list of non-empty words"):
+    with pytest.raises(DataError, match=r"bad\.json: category 'kite': expected a list of non-empty words"):
         read_synonyms(tmp_path / "bad.json")

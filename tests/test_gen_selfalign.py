@@ -26,7 +26,7 @@ from data_gen.runner import generate
 from eval.synonyms import read_synonyms
 from mmalign.data.readers import read_pairs
 from mmalign.data.tags import diff_spans, parse_tags, tag_text
-from mmalign.errors import ConfigError
+from mmalign.errors import ConfigError, DataError
 from mmalign.tiny import build_tiny_vlm, make_image, write_video
 
 
@@ -269,7 +269,7 @@ def test_objects_answers_need_a_synonym_table(tmp_path):
     with pytest.raises(ConfigError, match=r"q\.jsonl:2: record 'b' has answer_type objects, which needs synonyms_file="):
         generate(config)
     config.synonyms_file = str(tmp_path / "missing.json")
-    with pytest.raises(ConfigError, match="synonym file not found"):
+    with pytest.raises(DataError, match="synonym file not found"):
         generate(config)
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmalign.data.jsonio import read_json
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import amber_discriminative, amber_generative
 from ..parsing import parse_yes_no
-from .base import Benchmark, Item, load_json, require
+from .base import Benchmark, Item, require
 from .pope import LLAVA_SHORT_ANSWER
 
 
@@ -40,7 +41,7 @@ class AmberBenchmark(Benchmark):
 
     def annotations(self) -> dict[int, dict[str, Any]]:
         if not hasattr(self, "_annotations"):
-            data = load_json(self.config.annotation_file or "(unset: annotation_file=PATH)", "AMBER annotation file")
+            data = read_json(self.config.annotation_file or "(unset: annotation_file=PATH)", "AMBER annotation file")
             if not isinstance(data, list):
                 raise DataError(f"{self.config.annotation_file}: expected a JSON list of annotations")
             out = {}
@@ -52,7 +53,7 @@ class AmberBenchmark(Benchmark):
         return self._annotations
 
     def load_items(self) -> list[Item]:
-        queries = load_json(self.config.query_file or "(unset: query_file=PATH)", "AMBER query file")
+        queries = read_json(self.config.query_file or "(unset: query_file=PATH)", "AMBER query file")
         if not isinstance(queries, list):
             raise DataError(f"{self.config.query_file}: expected a JSON list of queries")
         annotations = self.annotations()
@@ -82,7 +83,7 @@ class AmberBenchmark(Benchmark):
         discriminative = {int(i.id): records[i.id]["prediction"] for i in items if not i.meta["generative"]}
         metrics: dict[str, Any] = {}
         if generative:
-            association = load_json(self.config.word_association or "(unset: word_association=PATH)", "AMBER word association file")
+            association = read_json(self.config.word_association or "(unset: word_association=PATH)", "AMBER word association file")
             safe_path = Path(self.config.safe_words).expanduser()
             if not safe_path.is_file():
                 raise DataError(f"AMBER safe words file not found: {safe_path} (set safe_words=PATH)")

@@ -109,16 +109,3 @@ def require(record: dict, keys: tuple[str, ...], source: str, record_id: str | N
             source=source,
             record_id=record_id,
         )
-
-
-def load_json(path: str | Path, what: str) -> Any:
-    """A whole JSON file, or one line naming the file and what is wrong with it."""
-    import json
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"{what} not found: {p}")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"invalid JSON: {err.msg}", source=f"{p}:{err.lineno}") from None

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmalign.data.jsonio import read_json
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import chair
 from ..synonyms import read_synonyms
-from .base import Benchmark, Item, load_json
+from .base import Benchmark, Item
 
 
 @dataclass
@@ -61,7 +62,7 @@ class ChairBenchmark(Benchmark):
         if not hasattr(self, "_instances"):
             if not self.config.instances_file:
                 raise DataError("CHAIR needs the COCO instances file: set instances_file=PATH")
-            data = load_json(self.config.instances_file, "instances file")
+            data = read_json(self.config.instances_file, "instances file")
             if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= set(data):
                 raise DataError(f"{self.config.instances_file}: not a COCO instances file (needs images, annotations, categories)")
             self._instances = data
@@ -85,9 +86,9 @@ class ChairBenchmark(Benchmark):
 
     def score(self, items: list[Item], records: dict[str, dict], workdir: Path) -> dict[str, Any]:
         captions = {int(item.id): records[item.id]["prediction"] for item in items}
-        coco_captions = load_json(self.config.captions_file, "captions file") if self.config.captions_file else None
+        coco_captions = read_json(self.config.captions_file, "captions file") if self.config.captions_file else None
+        vocabulary = read_synonyms(self.config.synonyms_file) if self.config.synonyms_file else None
         try:
-            vocabulary = read_synonyms(self.config.synonyms_file) if self.config.synonyms_file else None
             result = chair(captions, self.instances(), coco_captions, vocabulary)
         except ValueError as err:
             raise DataError(str(err), source=str(self.config.instances_file)) from None

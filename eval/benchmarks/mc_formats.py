@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmalign.data.jsonio import iter_json_records
+from mmalign.data.jsonio import iter_json_records, read_json
 from mmalign.errors import DataError
 
-from .base import load_json, require
+from .base import require
 
 LETTERS = string.ascii_uppercase
 VIDEO_SUFFIXES = (".mp4", ".MP4", ".mkv", ".webm", ".avi", ".mov")
@@ -120,7 +120,7 @@ def _table(path: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    data = load_json(path, "annotation file") if path.suffix == ".json" else [r for _, r in iter_json_records(path)]
+    data = read_json(path, "annotation file") if path.suffix == ".json" else [r for _, r in iter_json_records(path)]
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a list of questions")
     flat = []
@@ -196,7 +196,7 @@ def _split_options(text: str) -> tuple[str, list[str]]:
 def read_tempcompass(annotation: str, media_root: str | None, **_: Any) -> list[Question]:
     questions = []
     for path in _files(annotation, (".json",)):
-        data = load_json(path, "TempCompass file")
+        data = read_json(path, "TempCompass file")
         if not isinstance(data, dict):
             raise DataError(f"{path}: expected {{video_id: {{dimension: [questions]}}}} (TempCompass multi-choice.json)")
         for video_id, dims in data.items():
@@ -226,7 +226,7 @@ def read_tempcompass(annotation: str, media_root: str | None, **_: Any) -> list[
 def read_vidhalluc(annotation: str, media_root: str | None, **_: Any) -> list[Question]:
     questions = []
     for path in _files(annotation, (".json",)):
-        data = load_json(path, "VidHalluc file")
+        data = read_json(path, "VidHalluc file")
         if not isinstance(data, dict):
             raise DataError(f"{path}: expected {{index: {{clip: question}}}} (VidHalluc ach_mcq.json)")
         for index, clips in data.items():

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmalign.data.jsonio import read_json
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..judge import judge_all, openai_judge
 from ..metrics import mmhal
 from ..parsing import parse_rating
-from .base import Benchmark, Item, load_json, require
+from .base import Benchmark, Item, require
 
 JUDGE_INSTRUCTIONS = """You grade answers of an AI assistant about an image you cannot see. You are given what the image \
 contains (its annotated objects), a question about it, a reference answer written by a person, and the \
@@ -62,7 +63,7 @@ class MMHalBenchmark(Benchmark):
     judge: Any = None
 
     def load_items(self) -> list[Item]:
-        data = load_json(self.config.annotation or "(unset: annotation=PATH)", "MMHal-Bench file")
+        data = read_json(self.config.annotation or "(unset: annotation=PATH)", "MMHal-Bench file")
         if not isinstance(data, list):
             raise DataError(f"{self.config.annotation}: expected a JSON list (response_template.json)")
         items = []

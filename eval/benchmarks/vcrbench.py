@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmalign.data.jsonio import read_json
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import accuracy_by_group, vcr_order
 from ..parsing import parse_order
-from .base import Benchmark, Item, load_json, require
+from .base import Benchmark, Item, require
 
 PROMPT = """This video is made of several short clips, each showing one step of a task: {goal}. The clips \
 are shuffled; each begins with its number ("Clip 1", "Clip 2", and so on). Work out what happens in \
@@ -38,7 +39,7 @@ class VCRBenchmark(Benchmark):
     default_max_new_tokens = 512
 
     def load_items(self) -> list[Item]:
-        data = load_json(self.config.annotation or "(unset: annotation=PATH)", "VCRBench file")
+        data = read_json(self.config.annotation or "(unset: annotation=PATH)", "VCRBench file")
         if not isinstance(data, list):
             raise DataError(f"{self.config.annotation}: expected a JSON list of questions")
         videos = self.config.media_root or str(Path(self.config.annotation).expanduser().parent / "videos")

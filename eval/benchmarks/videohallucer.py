@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmalign.data.jsonio import read_json
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics.common import pct
 from ..parsing import parse_yes_no
-from .base import Benchmark, Item, load_json, require
+from .base import Benchmark, Item, require
 
 TYPES = ["object_relation", "temporal", "semantic_detail", "external_factual", "external_nonfactual"]
 
@@ -54,7 +55,7 @@ class VideoHallucerBenchmark(Benchmark):
     def load_items(self) -> list[Item]:
         items = []
         for kind, path, videos in self._files():
-            data = load_json(path, "VideoHallucer file")
+            data = read_json(path, "VideoHallucer file")
             if not isinstance(data, list):
                 raise DataError(f"{path}: expected a list of question pairs")
             for index, pair in enumerate(data):

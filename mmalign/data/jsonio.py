@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError
 
@@ -85,6 +86,20 @@ def _check_end(path: Path, text: str, close: int) -> None:
     if rest < len(text):
         lineno = 1 + text.count("\n", 0, rest)
         raise DataError("invalid JSON: extra data after the array", source=f"{path}:{lineno}")
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """A whole JSON file (a document, not records), or one line naming the file, and the line of a
+    syntax error; ``what`` names the file in the not-found message."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{err.lineno}") from None
+    except UnicodeDecodeError:
+        raise DataError("not a UTF-8 text file", source=str(path)) from None
 
 
 def write_jsonl(path: str | Path, records: list[dict]) -> Path:
