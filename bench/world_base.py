@@ -8,7 +8,7 @@ the evaluation's transformers backend, and prints per seed and split: CHAIRs (% 
 an object that is not in the image), CHAIRi (% of object mentions that are such objects), recall
 (% of the image's objects named) and the % of captions naming the group's absent usual member.
 
-The numbers come from the CHAIR evaluator (``eval.metrics.chair``) given the world's own synonym
+The numbers come from the CHAIR evaluator (``mmalign.eval.metrics.chair``) given the world's own synonym
 table. ``python -m mmalign.train recipe=tiny`` makes the same measurement before and after DPA.
 """
 
@@ -33,8 +33,8 @@ from mmalign.world_model import PretrainConfig, build_world_vlm
 def world_chair(captions: list[str], scenes: list[dict], paths, split: str) -> dict[str, float]:
     """CHAIRs, CHAIRi and recall from the CHAIR evaluator with the world's synonym table, plus the
     % of captions naming the scene group's absent usual member."""
-    from eval.metrics.chair import caption_objects, chair
-    from eval.synonyms import read_synonyms
+    from mmalign.eval.metrics.chair import caption_objects, chair
+    from mmalign.eval.synonyms import read_synonyms
 
     vocabulary = read_synonyms(paths.synonyms)
     result = chair({s["image_id"]: c for c, s in zip(captions, scenes, strict=True)}, paths.instances(split), vocabulary=vocabulary)
@@ -43,8 +43,8 @@ def world_chair(captions: list[str], scenes: list[dict], paths, split: str) -> d
 
 
 def caption_split(model, processor, paths, split: str) -> tuple[list[str], list[dict]]:
-    from eval.benchmarks.base import Item
-    from eval.generation import Sampling, TransformersBackend
+    from mmalign.eval.benchmarks.base import Item
+    from mmalign.eval.generation import Sampling, TransformersBackend
 
     scenes = [json.loads(line) for line in paths.scenes(split).read_text().splitlines()]
     items = [Item(id=str(s["image_id"]), prompt=CAPTION_PROMPT, images=[str(paths.root / s["image"])]) for s in scenes]

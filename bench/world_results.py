@@ -120,7 +120,7 @@ def table(results: dict[str, list[dict]]) -> str:
 
 
 def chart(results: dict[str, list[dict]], output: Path) -> Path:
-    from eval.compare import plot
+    from mmalign.eval.compare import plot
 
     columns = [("unusual", "chair_s"), ("unusual", "chair_i"), ("unusual", "recall"), ("usual", "recall")]
     rows = [("base", "base", next(iter(results.values())))] + [(m.upper(), m, runs) for m, runs in results.items()]

@@ -2,7 +2,7 @@
 
 Loaded the way training loads it (:func:`mmalign.models.load_processor` and
 ``AutoModelForImageTextToText``), without adapters; prompts go through its own chat template;
-requests from concurrent items are batched (:class:`~data_gen.backends.batcher.MicroBatcher`) and
+requests from concurrent items are batched (:class:`~mmalign.data_gen.backends.batcher.MicroBatcher`) and
 decoded greedily, so the same input always gets the same answer.
 """
 

@@ -20,7 +20,7 @@ from mmalign.errors import ConfigError, DataError
 from .backends import Rejected
 from .pipeline import Outcome, Pipeline, WorkItem
 
-logger = logging.getLogger("data_gen")
+logger = logging.getLogger("mmalign.data_gen")
 
 
 class AutotagPipeline(Pipeline):

@@ -3,7 +3,7 @@
 HALVA writes its correct descriptions with an LLM from the annotations; where an image comes with
 human (or otherwise trusted) captions — COCO's ``captions_*.json`` — a caption is already a correct
 description, and the only step left is finding which of its words name annotated objects. Those
-mentions become ``object`` concepts (:mod:`data_gen.concepts`) that the closed set can replace.
+mentions become ``object`` concepts (:mod:`mmalign.data_gen.concepts`) that the closed set can replace.
 
 A mention is one or two words whose vocabulary keys (singular form, alias group, synset) meet the
 image's objects, preceded by its article when the article comes right before it, so a replacement

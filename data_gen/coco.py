@@ -1,4 +1,4 @@
-"""COCO's ``instances_*.json`` and ``captions_*.json`` → :class:`~data_gen.scene.Scene` per image.
+"""COCO's ``instances_*.json`` and ``captions_*.json`` → :class:`~mmalign.data_gen.scene.Scene` per image.
 
 COCO annotates objects (categories with boxes), so its scenes give object, count and location
 concepts; captions are context for an LLM-written description. Image paths are the files'

@@ -10,7 +10,7 @@ For each concept kind, counts of what goes together across all images:
 
 A replacement for a concept of an image is drawn from these candidates, weighted by the counts,
 leaving out everything present in that image (synonyms and plural forms included, see
-:mod:`data_gen.vocab`) and candidates seen fewer than ``min_count`` times. A candidate can only
+:mod:`mmalign.data_gen.vocab`) and candidates seen fewer than ``min_count`` times. A candidate can only
 have co-occurred in *other* images, since anything in this image is present.
 """
 

@@ -4,10 +4,10 @@ plus yes/no pairs, from Visual Genome or COCO annotations.
 Per image: a correct response with its concepts tagged (templates with ``llm=none``, else written
 by the LLM from the annotations and checked against them); a *closed-set* hallucinated response
 replacing every tagged concept by a co-occurring one absent from the image
-(:mod:`data_gen.cooccur`); an *open-set* one whose replacements an LLM proposes, each kept only if
+(:mod:`mmalign.data_gen.cooccur`); an *open-set* one whose replacements an LLM proposes, each kept only if
 absent from the image and different from the original. Per yes/no question: y⁻ is y⁺ inverted.
 Kind ``caption`` takes one of the image's reference captions (COCO ``captions_*.json``) as the
-correct response (:mod:`data_gen.captions`) and replaces ``caption_replacements`` of its object
+correct response (:mod:`mmalign.data_gen.captions`) and replaces ``caption_replacements`` of its object
 mentions, drawn at random, by co-occurring absent objects.
 """
 
@@ -34,7 +34,7 @@ from .scene import POSITIONS, Scene
 from .templates import describe
 from .vocab import ARTICLES, NUMBER_WORDS, clean, read_aliases, singular
 
-logger = logging.getLogger("data_gen")
+logger = logging.getLogger("mmalign.data_gen")
 KINDS = ("closed", "open", "qa", "caption")
 # Words an LLM may put in a tag beside a concept without naming anything (checked for grounding).
 _FILLER = set(ARTICLES) | set(NUMBER_WORDS) | {"side", "part", "of", "on", "in", "at", "and", "with", "to",

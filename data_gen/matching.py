@@ -6,8 +6,8 @@ An answer's *type*: ``mc`` when the record lists options, ``yesno`` for a yes/no
 
 ``objects`` (said by the record, or set for open-ended answers by a synonym table): an answer that
 lists objects, such as a caption, judged against an object vocabulary (singularised phrase →
-category, :func:`eval.synonyms.read_synonyms`) with CHAIR's own mention finder
-(:func:`eval.metrics.chair.caption_objects`). The truth's categories are those the ground truth
+category, :func:`mmalign.eval.synonyms.read_synonyms`) with CHAIR's own mention finder
+(:func:`mmalign.eval.metrics.chair.caption_objects`). The truth's categories are those the ground truth
 names; a prediction is wrong when it names a category the truth does not (a hallucinated object),
 not when it leaves one out. The aligned truth is the prediction with each hallucinated object's
 phrase (its words with the determiner and adjectives before them: "a small red fork") replaced by
@@ -102,7 +102,7 @@ _DETERMINERS = frozenset({
     "its", "their", "his", "her", "my", "our", "your", "several", "many", "few",
     "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
 })
-# The words of eval.text.words (ASCII letters), with their offsets in the text.
+# The words of mmalign.eval.text.words (ASCII letters), with their offsets in the text.
 _LETTERS_RE = re.compile(r"[a-z]+", re.IGNORECASE | re.ASCII)
 _SPACE_RE = re.compile(r"\s+")
 _MODIFIER_GAP_RE = re.compile(r"[\s-]+")  # "light-blue cup"
@@ -120,7 +120,7 @@ class ObjectPhrase:
 
 
 def _categories(text: str, vocabulary: Vocabulary | None) -> set[str]:
-    from eval.metrics.chair import caption_objects
+    from mmalign.eval.metrics.chair import caption_objects
 
     if vocabulary is None:
         raise ValueError("answers of type objects need an object vocabulary (synonyms_file)")
@@ -135,11 +135,11 @@ def _is_adjective(word: str) -> bool:
 
 
 def object_phrases(text: str, vocabulary: Vocabulary) -> list[ObjectPhrase]:
-    """The objects ``text`` names, in order, as :func:`eval.metrics.chair.caption_objects` finds
+    """The objects ``text`` names, in order, as :func:`mmalign.eval.metrics.chair.caption_objects` finds
     them, each placed in the text: its words are the first occurrence of the mention after the
     previous one (with a synonym table, whose phrases all name objects, that is the one matched)."""
-    from eval.metrics.chair import caption_objects
-    from eval.text import singular
+    from mmalign.eval.metrics.chair import caption_objects
+    from mmalign.eval.text import singular
 
     words = [m.span() for m in _LETTERS_RE.finditer(text)]
     forms = [singular(text[s:e].lower()) for s, e in words]

@@ -16,7 +16,7 @@ from .backends import LLM, Rejected, ReplyCache, Sampling, make_backend
 from .config import GenConfig
 from .stats import RunStats
 
-logger = logging.getLogger("data_gen")
+logger = logging.getLogger("mmalign.data_gen")
 
 
 @dataclass

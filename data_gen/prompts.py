@@ -1,6 +1,6 @@
 """The LLM prompts of the pipelines and the parsers that validate their replies.
 
-Every parser raises :class:`~data_gen.backends.InvalidReply` with a short reason, which is sent
+Every parser raises :class:`~mmalign.data_gen.backends.InvalidReply` with a short reason, which is sent
 back to the model when it is asked again.
 """
 

@@ -24,7 +24,7 @@ from .pipeline import Outcome, Pipeline, WorkItem, count
 from .stats import RunStats
 from .writer import ResumableWriter
 
-logger = logging.getLogger("data_gen")
+logger = logging.getLogger("mmalign.data_gen")
 
 
 def shard_of(item_id: str, num_shards: int) -> int:

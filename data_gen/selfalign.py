@@ -1,9 +1,9 @@
 """RRPO self-alignment pairs: the model's own wrong answers as rejected responses.
 
 Input: JSON/JSONL question records ``{id, question, answer, video | image | images, options?,
-answer_type?}``. The model being aligned (:mod:`data_gen.answerer`) answers each question on the
-original input and on each perturbed one (:mod:`data_gen.perturb`). Closed-form answers are checked
-by normalised matching (:mod:`data_gen.matching`); answers that list objects (``answer_type:
+answer_type?}``. The model being aligned (:mod:`mmalign.data_gen.answerer`) answers each question on the
+original input and on each perturbed one (:mod:`mmalign.data_gen.perturb`). Closed-form answers are checked
+by normalised matching (:mod:`mmalign.data_gen.matching`); answers that list objects (``answer_type:
 objects``, and every open-ended answer once ``synonyms_file`` is set) against that object
 vocabulary; other open-ended ones by the LLM judge. Each distinct wrong answer is y⁻; y⁺ is the
 ground truth aligned to it: by template for closed forms, by putting the truth's objects in place
@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from eval.synonyms import read_synonyms
+from mmalign.eval.synonyms import read_synonyms
 from mmalign.data.jsonio import iter_json_records
 from mmalign.data.media import load_image, load_video, resolve_media_path
 from mmalign.data.tags import diff_spans, differing_share, has_tags, tag_text
@@ -45,7 +45,7 @@ from .prompts import (
     parse_rewrite,
 )
 
-logger = logging.getLogger("data_gen")
+logger = logging.getLogger("mmalign.data_gen")
 HINTS = {
     "mc": "Answer with the option's letter from the given choices directly.",
     "yesno": "Answer yes or no.",

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger("data_gen")
+logger = logging.getLogger("mmalign.data_gen")
 
 
 class RunStats:

@@ -1,8 +1,8 @@
-"""Visual Genome's official JSON files → :class:`~data_gen.scene.Scene` per image.
+"""Visual Genome's official JSON files → :class:`~mmalign.data_gen.scene.Scene` per image.
 
 ``image_data.json`` is always read (image ids, sizes, file paths); the others are read when listed
 (``objects``, ``attributes``, ``relationships``, ``region_descriptions``; ``question_answers`` is
-read by :mod:`data_gen.qa`). A listed file that is missing or not valid JSON stops the run before
+read by :mod:`mmalign.data_gen.qa`). A listed file that is missing or not valid JSON stops the run before
 anything is written; a record that cannot be used is reported in one line and skipped.
 """
 

@@ -1,4 +1,4 @@
-"""Generation backends: answer a batch of :class:`~eval.benchmarks.base.Item` s with text.
+"""Generation backends: answer a batch of :class:`~mmalign.eval.benchmarks.base.Item` s with text.
 
 ``transformers``: the model's own ``generate``, batched with left padding, greedy unless
 ``do_sample=true``; under ``accelerate launch`` every process runs its own copy on its own share of

@@ -1,6 +1,6 @@
 """LLM judges for benchmarks scored by a language model (MMHal-Bench).
 
-A judge is either a backend of :mod:`data_gen.backends` (an object with ``async generate(messages,
+A judge is either a backend of :mod:`mmalign.data_gen.backends` (an object with ``async generate(messages,
 sampling)``, e.g. the OpenAI-compatible one, which retries transient failures itself) or any plain
 callable ``chat(messages) -> str``. Replies are appended to a JSONL file as they arrive, so an
 interrupted judging pass resumes without asking again; a reply is reused only for the same judge
@@ -23,17 +23,17 @@ Chat = Callable[[Messages], str]
 
 
 def openai_judge(model: str, base_url: str | None, api_key_env: str, concurrency: int) -> Any:
-    """The OpenAI-compatible backend of :mod:`data_gen.backends` (any chat-completions server)."""
+    """The OpenAI-compatible backend of :mod:`mmalign.data_gen.backends` (any chat-completions server)."""
     if not model:
         raise ConfigError("this benchmark is judged by an LLM: set judge_model=NAME (and judge_base_url for a local server)")
-    from data_gen.backends.openai_backend import OpenAIBackend
+    from mmalign.data_gen.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
 
 
 async def _ask(judge: Any, messages: Messages, max_tokens: int) -> str:
     if hasattr(judge, "generate"):
-        from data_gen.backends.base import Sampling
+        from mmalign.data_gen.backends.base import Sampling
 
         return await judge.generate(messages, Sampling(temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0))
     return await asyncio.to_thread(judge, messages)

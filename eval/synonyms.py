@@ -12,7 +12,7 @@ word that names an object is part of something else:
   stop``, ``orange juice``): they map to ``None`` and only consume their words.
 
 The ``toilet seat`` rule (a ``seat`` in a caption that also mentions a toilet is the toilet's, not a
-chair) is applied in :func:`eval.metrics.chair`.
+chair) is applied in :func:`mmalign.eval.metrics.chair`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ show that it hallucinates less while staying close to its base.
 Everything is built for the recipe's ``seed`` and cached under ``$MMALIGN_CACHE/world/seed-<seed>``.
 After training, with ``compare_on_world: true``, :func:`compare_on_world` captions the held-out
 usual and unusual scenes with the base and the aligned model, scores them with the CHAIR
-evaluator (``eval.benchmarks.chair`` with the world's synonym table), measures the token KL of the
-aligned model from its base on held-out captions (``eval.benchmarks.divergence``), and prints the
+evaluator (``mmalign.eval.benchmarks.chair`` with the world's synonym table), measures the token KL of the
+aligned model from its base on held-out captions (``mmalign.eval.benchmarks.divergence``), and prints the
 side-by-side table (also written to ``world_comparison.json`` / ``.md`` in the output folder).
 """
 
@@ -67,8 +67,8 @@ def prepare_world(seed: int, progress: bool = True) -> WorldAssets:
 
 def _generate_pairs(root: Path, output: Path, seed: int, progress: bool) -> None:
     """Run the real ``halva`` pipeline on the world (resumable: a finished run is a no-op)."""
-    from data_gen.config import load_gen_config
-    from data_gen.runner import generate
+    from mmalign.data_gen.config import load_gen_config
+    from mmalign.data_gen.runner import generate
 
     coco = root / "coco"
     config = load_gen_config([
@@ -110,9 +110,9 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
     """
     from accelerate import PartialState
 
-    import eval.runner
-    from eval.benchmarks.chair import ChairConfig
-    from eval.benchmarks.divergence import DivergenceConfig
+    from mmalign.eval.benchmarks.chair import ChairConfig
+    from mmalign.eval.benchmarks.divergence import DivergenceConfig
+    from mmalign.eval.runner import run as run_eval
 
     from .world import CAPTION_PROMPT
 
@@ -134,12 +134,12 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
                 num_images=HELDOUT_SCENES, prompt=CAPTION_PROMPT, max_new_tokens=CAPTION_TOKENS,
                 batch_size=50, max_samples=samples, output_dir=str(out), overwrite=label != "base", dtype="float32",
             )
-            rows[label][split] = eval.runner.run(config, show=False)
+            rows[label][split] = run_eval(config, show=False)
     divergence = DivergenceConfig(
         benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),
         batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
     )  # all 400 held-out captions, whatever ``samples``: scoring them takes about a second
-    kl = eval.runner.run(divergence, show=False).get("kl_per_token")
+    kl = run_eval(divergence, show=False).get("kl_per_token")
     if not PartialState().is_main_process:
         return {}
     result = {"method": method, "samples_per_split": min(samples or HELDOUT_SCENES, HELDOUT_SCENES), "kl_per_token": kl,

@@ -29,7 +29,7 @@ recipes (recipes/eval/): {recipes}
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or any(a in ("-h", "--help", "help") for a in argv):
-        from eval.benchmarks import BENCHMARKS
+        from mmalign.eval.benchmarks import BENCHMARKS
 
         print(USAGE.format(benchmarks=", ".join(BENCHMARKS), recipes=", ".join(list_recipes("eval"))))
         return 0
@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _evaluate(argv: list[str]) -> None:
-    from eval.runner import load_eval_config, run
+    from mmalign.eval.runner import load_eval_config, run
 
     run(load_eval_config(argv))
 
 
 def _compare(argv: list[str]) -> None:
-    from eval.compare import CompareConfig, compare
+    from mmalign.eval.compare import CompareConfig, compare
 
     table, chart = compare(build_config(CompareConfig, load_values(argv, "eval")))
     print(table)

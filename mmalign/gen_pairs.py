@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> None:
-    from data_gen.config import load_gen_config
-    from data_gen.merge import merge_shards
-    from data_gen.runner import generate
+    from mmalign.data_gen.config import load_gen_config
+    from mmalign.data_gen.merge import merge_shards
+    from mmalign.data_gen.runner import generate
 
     config = load_gen_config(argv)
     if config.merge:

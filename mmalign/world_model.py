@@ -17,7 +17,7 @@ world's words, and pretrains it in LLaVA's two steps:
 
 The prompt is rendered with the processor's chat template and starts with the tokenizer's BOS when
 the tokenizer adds one, so pretraining sees exactly the tokens that :mod:`mmalign.data.encoding`
-(training) and ``eval.generation`` (captioning) produce later; TRL's collator adds no special tokens.
+(training) and ``mmalign.eval.generation`` (captioning) produce later; TRL's collator adds no special tokens.
 
 With the default settings the base names every object of usual scenes and nothing else, but on
 unusual ones (a member missing or swapped for another group's) 30–40 % of its greedy captions name

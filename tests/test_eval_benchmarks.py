@@ -13,7 +13,7 @@ import json
 import eval_fixtures as fx
 import pytest
 
-from eval.runner import load_eval_config, run
+from mmalign.eval.runner import load_eval_config, run
 
 
 class Scripted:
@@ -101,7 +101,7 @@ def test_mmhal_scores(tmp_path):
 
 
 def test_judge_replies_are_reused_only_for_the_same_judge_and_request(tmp_path):
-    from eval.judge import judge_all
+    from mmalign.eval.judge import judge_all
 
     asked = []
 
@@ -145,7 +145,7 @@ def test_video_multiple_choice_scores(tmp_path, name, answers, accuracy):
 
 
 def test_mvbench_segments_and_frame_folders(tmp_path):
-    from eval.benchmarks import benchmark_class
+    from mmalign.eval.benchmarks import benchmark_class
 
     values = fx.mvbench(tmp_path / "data")
     config = load_eval_config(fx.args(values) + ["model=unused"])

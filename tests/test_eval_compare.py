@@ -5,7 +5,7 @@ from __future__ import annotations
 import eval_fixtures as fx
 from PIL import Image
 
-from eval.runner import load_eval_config, run
+from mmalign.eval.runner import load_eval_config, run
 from mmalign.evaluate import main
 
 

@@ -9,9 +9,9 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from eval.benchmarks.base import Item
-from eval.benchmarks.preference import PreferenceBenchmark, PreferenceConfig
-from eval.runner import load_eval_config, run
+from mmalign.eval.benchmarks.base import Item
+from mmalign.eval.benchmarks.preference import PreferenceBenchmark, PreferenceConfig
+from mmalign.eval.runner import load_eval_config, run
 from mmalign.scoring import score_pairs
 from mmalign.tiny import make_image
 

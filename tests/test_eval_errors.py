@@ -9,7 +9,7 @@ import logging
 import eval_fixtures as fx
 import pytest
 
-from eval.runner import load_eval_config, run
+from mmalign.eval.runner import load_eval_config, run
 from mmalign.evaluate import main
 
 
@@ -115,7 +115,7 @@ def test_vllm_missing_is_one_line(tmp_path, capsys):
 
 
 def test_a_failing_judge_keeps_its_replies_and_resumes(tmp_path, capsys):
-    from eval.judge import openai_judge
+    from mmalign.eval.judge import openai_judge
 
     assert hasattr(openai_judge("gpt-4o", "http://127.0.0.1:9/v1", "UNSET_KEY_VARIABLE", 2), "generate")
 

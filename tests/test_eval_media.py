@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from eval.media import FRAME_FOLDER_FPS, load_frame_folder
+from mmalign.eval.media import FRAME_FOLDER_FPS, load_frame_folder
 from mmalign.data.media import load_video, write_video
 
 

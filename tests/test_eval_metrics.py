@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eval.metrics import (
+from mmalign.eval.metrics import (
     amber_discriminative,
     amber_generative,
     caption_objects,
@@ -189,7 +189,7 @@ def test_mmhal():
 
 
 def test_chair_with_another_object_set(tmp_path):
-    from eval.synonyms import read_synonyms
+    from mmalign.eval.synonyms import read_synonyms
     from mmalign.errors import DataError
 
     (tmp_path / "objects.txt").write_text("cup, cups, mug, mugs\nkite, kites\n# a comment\nbowl\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.parsing import (
+from mmalign.eval.parsing import (
     parse_choice,
     parse_choices,
     parse_order,

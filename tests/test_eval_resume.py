@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.predictions import PredictionStore
-from eval.runner import load_eval_config, run
+from mmalign.eval.predictions import PredictionStore
+from mmalign.eval.runner import load_eval_config, run
 from mmalign.errors import DataError
 from mmalign.tiny import make_image
 

@@ -6,8 +6,8 @@ import json
 
 from PIL import Image
 
-from data_gen.config import GenConfig
-from data_gen.runner import generate
+from mmalign.data_gen.config import GenConfig
+from mmalign.data_gen.runner import generate
 from mmalign.data.readers import read_pairs
 
 

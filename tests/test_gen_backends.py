@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from gen_fixtures import ChatServer
 
-from data_gen.backends import (
+from mmalign.data_gen.backends import (
     LLM,
     InvalidReply,
     LLMUnavailable,
@@ -19,7 +19,7 @@ from data_gen.backends import (
     RetryPolicy,
     Sampling,
 )
-from data_gen.backends.openai_backend import OpenAIBackend
+from mmalign.data_gen.backends.openai_backend import OpenAIBackend
 
 FAST = RetryPolicy(max_retries=6, base=0.001, cap=0.01)
 
@@ -113,7 +113,7 @@ def test_backoff_grows_exponentially_with_jitter_and_honours_retry_after():
 
 
 def test_transformers_backend_batches_a_local_model(tiny_model_dir):
-    from data_gen.backends.transformers_backend import TransformersBackend
+    from mmalign.data_gen.backends.transformers_backend import TransformersBackend
 
     backend = TransformersBackend(str(tiny_model_dir("llava")), batch_size=4)
     calls = []

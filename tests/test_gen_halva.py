@@ -11,12 +11,12 @@ import pytest
 from gen_fixtures import OBJECTS, QUESTIONS, RELATIONS, WIDTH, write_vg
 from PIL import Image
 
-from data_gen.concepts import Concept
-from data_gen.config import GenConfig
-from data_gen.cooccur import ConceptIndex
-from data_gen.runner import generate
-from data_gen.stats import RunStats
-from data_gen.vg import read_vg
+from mmalign.data_gen.concepts import Concept
+from mmalign.data_gen.config import GenConfig
+from mmalign.data_gen.cooccur import ConceptIndex
+from mmalign.data_gen.runner import generate
+from mmalign.data_gen.stats import RunStats
+from mmalign.data_gen.vg import read_vg
 from mmalign.data.readers import read_pairs
 from mmalign.data.tags import parse_tags
 from mmalign.gen_pairs import main
@@ -132,7 +132,7 @@ def _config(vg_root, out, **extra):
 
 
 def test_every_closed_replacement_co_occurs_and_is_absent(vg_root, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="data_gen")
+    caplog.set_level(logging.WARNING, logger="mmalign.data_gen")
     out = tmp_path / "pairs.jsonl"
     stats = generate(_config(vg_root, out))
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -204,7 +204,7 @@ def test_malformed_annotation_file_names_file_and_line(vg_root, tmp_path, capsys
 
 
 def test_a_bad_record_is_reported_and_the_run_goes_on(vg_root, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="data_gen")
+    caplog.set_level(logging.WARNING, logger="mmalign.data_gen")
     broken = tmp_path / "vg"
     broken.mkdir()
     for f in (vg_root / "vg").iterdir():
@@ -256,8 +256,8 @@ def _kitchen_coco(tmp_path, captions):
 
 
 def test_caption_segments_tag_annotated_mentions_only():
-    from data_gen.captions import caption_segments, mention_as
-    from data_gen.scene import Scene, SceneObject
+    from mmalign.data_gen.captions import caption_segments, mention_as
+    from mmalign.data_gen.scene import Scene, SceneObject
 
     scene = Scene("1", "1.png", "test", objects=[SceneObject("cup"), SceneObject("plate"), SceneObject("plate")])
     index = ConceptIndex([scene])

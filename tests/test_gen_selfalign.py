@@ -13,17 +13,17 @@ import pytest
 from gen_fixtures import ChatServer
 from PIL import Image
 
-from data_gen.config import GenConfig
-from data_gen.matching import (
+from mmalign.data_gen.config import GenConfig
+from mmalign.data_gen.matching import (
     aligned_truth,
     answer_type,
     is_correct,
     object_phrases,
     option_letter,
 )
-from data_gen.perturb import PerturbOptions, perturb_image, perturb_video
-from data_gen.runner import generate
-from eval.synonyms import read_synonyms
+from mmalign.data_gen.perturb import PerturbOptions, perturb_image, perturb_video
+from mmalign.data_gen.runner import generate
+from mmalign.eval.synonyms import read_synonyms
 from mmalign.data.readers import read_pairs
 from mmalign.data.tags import diff_spans, parse_tags, tag_text
 from mmalign.errors import ConfigError, DataError
@@ -98,7 +98,7 @@ def _questions(tmp_path):
 
 
 def test_selfalign_on_images_with_closed_form_answers(tmp_path, tiny_model_dir, caplog):
-    caplog.set_level(logging.WARNING, logger="data_gen")
+    caplog.set_level(logging.WARNING, logger="mmalign.data_gen")
     out = tmp_path / "pairs.jsonl"
     stats = generate(GenConfig(pipeline="selfalign", model=str(tiny_model_dir("llava")), input_file=str(_questions(tmp_path)),
                                media_root=str(tmp_path), output_file=str(out), perturbations=["none", "crop", "mask"],

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from gen_fixtures import ChatServer, thirty_percent, write_vg
 
-from data_gen.config import GenConfig
-from data_gen.merge import merge_shards
-from data_gen.runner import generate
-from data_gen.writer import journal_path
+from mmalign.data_gen.config import GenConfig
+from mmalign.data_gen.merge import merge_shards
+from mmalign.data_gen.runner import generate
+from mmalign.data_gen.writer import journal_path
 from mmalign.data.readers import read_pairs
 from mmalign.errors import ConfigError, MMAlignError
 

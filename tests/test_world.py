@@ -136,7 +136,7 @@ def test_visual_genome_files_have_the_release_layout_and_consistent_ids(world_di
 
 
 def test_visual_genome_files_read_with_the_pair_pipeline_reader(world_dir):
-    from data_gen.vg import read_vg
+    from mmalign.data_gen.vg import read_vg
 
     problems = []
     scenes = read_vg(world_dir.vg_dir, ["objects", "attributes", "relationships", "region_descriptions"],

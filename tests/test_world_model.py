@@ -30,8 +30,8 @@ def base(tmp_path_factory):
 
 def captions_of(world, model, processor, split):
     """Greedy captions through the evaluation's generation backend, as the CHAIR benchmark makes them."""
-    from eval.benchmarks.base import Item
-    from eval.generation import Sampling, TransformersBackend
+    from mmalign.eval.benchmarks.base import Item
+    from mmalign.eval.generation import Sampling, TransformersBackend
 
     scenes = [json.loads(line) for line in world.scenes(split).read_text().splitlines()]
     items = [Item(id=str(s["image_id"]), prompt=CAPTION_PROMPT, images=[str(world.root / s["image"])]) for s in scenes]
@@ -74,7 +74,7 @@ def test_pretraining_sees_the_tokens_training_and_evaluation_use(base):
     """The prompt prefix of pretraining renders as mmalign's encoder and the evaluation render it."""
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-    from eval.generation import render_prompt
+    from mmalign.eval.generation import render_prompt
     from mmalign.data.encoding import Sequence, encode, render_chat
 
     processor = base[2]

@@ -7,15 +7,15 @@ import importlib
 
 from mmalign.errors import ConfigError
 
-_VIDEO_MC = "eval.benchmarks.video_mc:VideoMCBenchmark"
+_VIDEO_MC = "mmalign.eval.benchmarks.video_mc:VideoMCBenchmark"
 
 #: name → "module:Class"; the video multiple-choice benchmarks share one evaluator.
 BENCHMARKS: dict[str, str] = {
-    "chair": "eval.benchmarks.chair:ChairBenchmark",
-    "pope": "eval.benchmarks.pope:PopeBenchmark",
-    "amber": "eval.benchmarks.amber:AmberBenchmark",
-    "mme": "eval.benchmarks.mme:MMEBenchmark",
-    "mmhal": "eval.benchmarks.mmhal:MMHalBenchmark",
+    "chair": "mmalign.eval.benchmarks.chair:ChairBenchmark",
+    "pope": "mmalign.eval.benchmarks.pope:PopeBenchmark",
+    "amber": "mmalign.eval.benchmarks.amber:AmberBenchmark",
+    "mme": "mmalign.eval.benchmarks.mme:MMEBenchmark",
+    "mmhal": "mmalign.eval.benchmarks.mmhal:MMHalBenchmark",
     "tvbench": _VIDEO_MC,
     "mvbench": _VIDEO_MC,
     "videomme": _VIDEO_MC,
@@ -23,10 +23,10 @@ BENCHMARKS: dict[str, str] = {
     "longvideobench": _VIDEO_MC,
     "tempcompass": _VIDEO_MC,
     "vidhalluc": _VIDEO_MC,
-    "videohallucer": "eval.benchmarks.videohallucer:VideoHallucerBenchmark",
-    "vcrbench": "eval.benchmarks.vcrbench:VCRBenchmark",
-    "preference": "eval.benchmarks.preference:PreferenceBenchmark",
-    "divergence": "eval.benchmarks.divergence:DivergenceBenchmark",
+    "videohallucer": "mmalign.eval.benchmarks.videohallucer:VideoHallucerBenchmark",
+    "vcrbench": "mmalign.eval.benchmarks.vcrbench:VCRBenchmark",
+    "preference": "mmalign.eval.benchmarks.preference:PreferenceBenchmark",
+    "divergence": "mmalign.eval.benchmarks.divergence:DivergenceBenchmark",
 }
 
 

@@ -1,4 +1,4 @@
-"""CHAIR on COCO: the model describes each image; :func:`eval.metrics.chair` scores the captions
+"""CHAIR on COCO: the model describes each image; :func:`mmalign.eval.metrics.chair` scores the captions
 against ``instances_*.json`` (and ``captions_*.json`` when given).
 
 The images are those of ``image_list`` (a text file with one image id or COCO file name per line,

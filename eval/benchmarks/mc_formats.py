@@ -1,5 +1,5 @@
 """Readers of the video multiple-choice benchmarks' released files, one per format, all producing
-:class:`Question` s for the one evaluator in :mod:`eval.benchmarks.video_mc`.
+:class:`Question` s for the one evaluator in :mod:`mmalign.eval.benchmarks.video_mc`.
 
 * ``tvbench``, ``mvbench``, ``mlvu``: a folder of per-task JSON lists (``json/<task>.json``) of
   ``{video, question, candidates, answer[, start, end]}``; the videos of a task are in

@@ -1,7 +1,7 @@
 """MMHal-Bench from its released ``response_template.json`` (``question_type``, ``question``,
 ``gt_answer``, ``image_content``, ``image_src``, ``image_id``); images in ``media_root`` under the file
 name of ``image_src`` (or ``<image_id>.jpg``). An LLM judge rates every answer 0–6 against the
-reference answer and the annotated image contents (:mod:`eval.judge`); its replies are kept in
+reference answer and the annotated image contents (:mod:`mmalign.eval.judge`); its replies are kept in
 ``judgements.jsonl``.
 """
 

@@ -2,7 +2,7 @@
 0-based clip order) with the videos in ``media_root`` (default: ``videos/`` beside the file).
 
 The video shows shuffled clips, each announced as "Clip 1", "Clip 2", …; the model orders them.
-Scored by :func:`eval.metrics.vcr_order` (accuracy and step accuracy), plus accuracy by number of
+Scored by :func:`mmalign.eval.metrics.vcr_order` (accuracy and step accuracy), plus accuracy by number of
 steps.
 """
 

@@ -1,8 +1,8 @@
 """One multiple-choice evaluator for the video benchmarks (TVBench, MVBench, Video-MME, MLVU,
-LongVideoBench, TempCompass, VidHalluc); :mod:`eval.benchmarks.mc_formats` reads each format.
+LongVideoBench, TempCompass, VidHalluc); :mod:`mmalign.eval.benchmarks.mc_formats` reads each format.
 
 The question is asked with its options lettered; the answer letter is read from free text
-(:func:`eval.parsing.parse_choice`; a set of letters for VidHalluc, where several options may be
+(:func:`mmalign.eval.parsing.parse_choice`; a set of letters for VidHalluc, where several options may be
 right and all must be given). Reports ``accuracy`` over all questions, the accuracy of each group
 (task, dimension or duration, as the benchmark reports them) and ``group_mean``, their unweighted
 mean. Subtitles (Video-MME, LongVideoBench) are not given to the model.
@@ -27,7 +27,7 @@ MULTIPLE = "\nOne or more options may be correct. Answer with the letters of eve
 
 @dataclass
 class VideoMCConfig(EvalConfig):
-    annotation: str = ""  # the benchmark's question file or folder (see eval.benchmarks.mc_formats)
+    annotation: str = ""  # the benchmark's question file or folder (see mmalign.eval.benchmarks.mc_formats)
     video_dirs: dict[str, str] = field(default_factory=dict)  # task → video folder (MVBench-style layouts)
     use_segments: bool = True  # sample only the annotated start/end segment when a question has one
 

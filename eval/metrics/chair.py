@@ -3,7 +3,7 @@
 An object mentioned in a caption is hallucinated when it is not among the image's ground-truth
 objects: the categories of its ``instances_*.json`` annotations, plus the objects its reference
 captions (``captions_*.json``) mention, as in the original metric. Mentions are found with the
-synonym table of :mod:`eval.synonyms` (plurals singularised, two-word objects and context phrases
+synonym table of :mod:`mmalign.eval.synonyms` (plurals singularised, two-word objects and context phrases
 matched first, a ``seat`` next to a toilet not taken for a chair).
 
 * CHAIRs: % of captions with at least one hallucinated object.
@@ -32,7 +32,7 @@ Vocabulary = Mapping[str, "str | None"]
 def caption_objects(caption: str, vocabulary: Vocabulary | None = None) -> list[tuple[str, str]]:
     """``(phrase, category)`` for every object mention in ``caption``, in order.
 
-    ``vocabulary``: singularised phrase → category (:func:`eval.synonyms.read_synonyms`); COCO's
+    ``vocabulary``: singularised phrase → category (:func:`mmalign.eval.synonyms.read_synonyms`); COCO's
     table by default.
     """
     tokens = singular_words(caption)
@@ -109,7 +109,7 @@ def chair(
     ``num_hallucinated``; and ``per_image``: image id → ``{"mentioned", "hallucinated",
     "ground_truth", "num_words"}`` (mentions as ``[phrase, category]``). Raises ``ValueError`` for an
     image id the instances files do not list. ``vocabulary`` (phrase → category, see
-    :func:`eval.synonyms.read_synonyms`) scores images of other object sets; COCO's by default.
+    :func:`mmalign.eval.synonyms.read_synonyms`) scores images of other object sets; COCO's by default.
     """
     truth = ground_truth(instances, coco_captions, vocabulary)
     per_image: dict[int, dict[str, Any]] = {}

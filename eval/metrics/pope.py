@@ -1,7 +1,7 @@
 """POPE (Li et al., "Evaluating object hallucination in large vision-language models", EMNLP 2023).
 
 Yes/no questions about objects; "yes" is the positive class. A free-text answer is read with
-:func:`eval.parsing.parse_yes_no`; an answer that says neither yes nor no is unparseable: it counts
+:func:`mmalign.eval.parsing.parse_yes_no`; an answer that says neither yes nor no is unparseable: it counts
 as a wrong answer (a missed "yes" when the label is yes, a wrong answer to a "no" question
 otherwise) and stays in every denominator.
 """
