@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mmalign.data.jsonio import read_json
+from mmalign.data.jsonio import number, read_json
 from mmalign.errors import DataError
 
 from .scene import Scene, SceneObject
@@ -38,13 +38,13 @@ def read_coco(instances: str | Path, captions: str | Path | None, problem: Probl
             problem("invalid_record", f"{instances}: images[{index}] has no id or file_name; skipped")
             continue
         image_id = str(image["id"])
-        scenes[image_id] = Scene(
-            image_id=image_id,
-            image=str(image["file_name"]),
-            source=f"{instances}: images[{index}]",
-            width=float(image.get("width") or 0),
-            height=float(image.get("height") or 0),
-        )
+        try:
+            width, height = (number(image.get(key) or 0, key) for key in ("width", "height"))
+        except ValueError as err:
+            problem("invalid_record", f"{instances}: images[{index}]: {err}; skipped")
+            continue
+        scenes[image_id] = Scene(image_id=image_id, image=str(image["file_name"]), source=f"{instances}: images[{index}]",
+                                 width=width, height=height)
     for index, ann in enumerate(document["annotations"]):
         where = f"{instances}: annotations[{index}]"
         scene = scenes.get(str(ann.get("image_id"))) if isinstance(ann, dict) else None
@@ -53,7 +53,11 @@ def read_coco(instances: str | Path, captions: str | Path | None, problem: Probl
             problem("invalid_record", f"{where}: unknown image_id or category_id; skipped")
             continue
         box = ann.get("bbox")
-        box = tuple(float(v) for v in box) if isinstance(box, list) and len(box) == 4 else None
+        try:
+            box = tuple(number(v, "bbox") for v in box) if isinstance(box, list) and len(box) == 4 else None
+        except ValueError as err:
+            problem("invalid_record", f"{where}: {err}; skipped")
+            continue
         scene.objects.append(SceneObject(name=str(name), box=box))
     if captions:
         doc = load_json_document(captions)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mmalign.data.jsonio import iter_json_records
+from mmalign.data.jsonio import iter_json_records, number
 from mmalign.errors import DataError
 
 from .scene import Relation, Scene, SceneObject
@@ -58,13 +58,12 @@ def read_vg(vg_dir: str | Path, files: list[str], problem: Problem) -> dict[str,
         vg_file(vg_dir, name)
     scenes: dict[str, Scene] = {}
     for image_id, source, record in iter_vg(vg_dir, "image_data", problem):
-        scenes[image_id] = Scene(
-            image_id=image_id,
-            image=image_path(record),
-            source=source,
-            width=float(record.get("width") or 0),
-            height=float(record.get("height") or 0),
-        )
+        try:
+            width, height = (number(record.get(key) or 0, key) for key in ("width", "height"))
+        except ValueError as err:
+            problem("invalid_record", str(DataError(f"{err}; image skipped", source=source, record_id=image_id)))
+            continue
+        scenes[image_id] = Scene(image_id=image_id, image=image_path(record), source=source, width=width, height=height)
     readers = {"objects": _add_objects, "attributes": _add_attributes, "relationships": _add_relations,
                "region_descriptions": _add_regions}
     object_ids: dict[str, dict] = {}  # image id → VG object id → object, to attach attributes
@@ -86,6 +85,8 @@ def read_vg(vg_dir: str | Path, files: list[str], problem: Problem) -> dict[str,
 
 def _name(entry: dict) -> str:
     names = entry.get("names") or ([entry["name"]] if entry.get("name") else [])
+    if not isinstance(names, list):
+        raise ValueError(f"object {entry.get('object_id', '?')}: 'names' must be a list of names, got {names!r}")
     if not names or not isinstance(names[0], str) or not names[0].strip():
         raise ValueError(f"object {entry.get('object_id', '?')} has no name")
     return names[0].strip()
@@ -93,7 +94,8 @@ def _name(entry: dict) -> str:
 
 def _box(entry: dict) -> tuple[float, float, float, float] | None:
     if all(k in entry for k in "xywh"):
-        return float(entry["x"]), float(entry["y"]), float(entry["w"]), float(entry["h"])
+        x, y, w, h = (number(entry[k], k) for k in "xywh")
+        return x, y, w, h
     return None
 
 
@@ -114,7 +116,10 @@ def _add_objects(scene: Scene, record: dict, ids: dict) -> None:
 def _add_attributes(scene: Scene, record: dict, ids: dict) -> None:
     updates = []  # all validated before the scene changes
     for entry in record["attributes"]:
-        attributes = [str(a).strip() for a in entry.get("attributes") or [] if str(a).strip()]
+        attributes = entry.get("attributes") or []
+        if not isinstance(attributes, list):
+            raise ValueError(f"object {entry.get('object_id', '?')}: 'attributes' must be a list, got {attributes!r}")
+        attributes = [str(a).strip() for a in attributes if str(a).strip()]
         known = ids.get(entry.get("object_id"))
         updates.append((entry, attributes, known, _object(entry) if known is None else None))
     for entry, attributes, known, new in updates:

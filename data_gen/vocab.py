@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lemminflect import getInflection, getLemma
 
+from mmalign.data.jsonio import read_text
 from mmalign.errors import DataError
 
 ARTICLES = ("a", "an", "the")
@@ -83,7 +84,7 @@ def read_aliases(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"alias file not found: {path}")
     groups: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         names = [singular(n) for n in line.split(",") if n.strip()]
         if not names:
             continue

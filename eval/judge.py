@@ -46,7 +46,7 @@ def judge_all(
     gave them (the same request text, the same judge)."""
     replies: dict[str, str] = {}
     if store.is_file():
-        for line in store.read_text(encoding="utf-8").split("\n"):
+        for line in store.read_text(encoding="utf-8", errors="replace").split("\n"):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mmalign.data.jsonio import read_json, read_text
 from mmalign.errors import DataError
 
 from .config import RESUMABLE_KEYS
@@ -31,11 +32,12 @@ class PredictionStore:
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("predictions*.jsonl"))
 
-    def load(self) -> dict[str, dict[str, Any]]:
-        """Every complete record, by item id (the first one wins should an id repeat)."""
+    def load(self, require: str | None = None) -> dict[str, dict[str, Any]]:
+        """Every complete record, by item id (the first one wins should an id repeat); ``require``
+        names a field every record must hold as a string (``prediction`` for generated answers)."""
         records: dict[str, dict[str, Any]] = {}
         for path in self.files():
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
             lines = text.split("\n")
             if not text.endswith("\n"):
                 lines = lines[:-1]  # a partial line left by a killed process
@@ -46,6 +48,9 @@ class PredictionStore:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise DataError(f"corrupt predictions line: {err.msg} (delete it to redo that item)", source=f"{path}:{lineno}") from None
+                except RecursionError:
+                    raise DataError("corrupt predictions line: nested too deeply (delete it to redo that item)", source=f"{path}:{lineno}") from None
+                _check_record(record, f"{path}:{lineno}", require)
                 records.setdefault(str(record["id"]), record)
         return records
 
@@ -73,12 +78,23 @@ class PredictionStore:
         (self.directory / FINGERPRINT).unlink(missing_ok=True)
 
 
+def _check_record(record: Any, source: str, require: str | None) -> None:
+    if not isinstance(record, dict):
+        raise DataError("corrupt predictions line: expected a JSON object (delete it to redo that item)", source=source)
+    if not isinstance(record.get("id"), (str, int)) or isinstance(record.get("id"), bool):
+        raise DataError("corrupt predictions line: no 'id' (a string) (delete it to redo that item)", source=source)
+    if require and not isinstance(record.get(require), str):
+        found = f"no {require!r}" if require not in record else f"{require!r} must be text, got {record[require]!r}"
+        raise DataError(f"corrupt predictions line: {found} (delete it to redo that item)",
+                        source=source, record_id=str(record["id"]))
+
+
 def check_fingerprint(directory: Path, config: dict[str, Any], write: bool) -> None:
     """Refuse to resume predictions made with another configuration (another model, prompt …)."""
     wanted = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
     path = directory / FINGERPRINT
     if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored = read_json(path, "run settings")
         differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         if differ:
             raise DataError(

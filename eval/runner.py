@@ -67,7 +67,8 @@ def run(config: EvalConfig, backend: Any = None, judge: Any = None, show: bool =
     state.wait_for_everyone()
     check_fingerprint(out, dataclasses.asdict(config), write=state.is_main_process)
     store.repair()
-    done = store.load()
+    required = "prediction" if benchmark.mode == "generate" else None
+    done = store.load(required)
     pending = [item for item in items if item.id not in done]
     if done and pending:
         logger.info("resuming: %d of %d items already answered in %s", len(items) - len(pending), len(items), out)
@@ -78,7 +79,7 @@ def run(config: EvalConfig, backend: Any = None, judge: Any = None, show: bool =
     if not state.is_main_process:
         return {}
 
-    records = store.load()
+    records = store.load(required)
     missing = [item.id for item in items if item.id not in records]
     if missing:
         raise DataError(f"{len(missing)} items have no prediction in {out} (first: {missing[0]!r}); run again to finish them")

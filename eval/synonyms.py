@@ -171,7 +171,7 @@ def read_synonyms(path: str | Path) -> dict[str, str | None]:
     name first. Raises :class:`~mmalign.errors.DataError` naming the file (and line) of a
     malformed entry.
     """
-    from mmalign.data.jsonio import read_json
+    from mmalign.data.jsonio import read_json, read_text
     from mmalign.errors import DataError
 
     path = Path(path).expanduser()
@@ -186,7 +186,7 @@ def read_synonyms(path: str | Path) -> dict[str, str | None]:
     if not path.is_file():
         raise DataError(f"synonym file not found: {path}")
     table = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         names = [n.strip() for n in line.split(",")]

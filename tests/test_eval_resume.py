@@ -116,3 +116,20 @@ def test_items_are_sharded_across_launched_processes(tmp_path, tiny_model_dir):
     assert sorted(shards[0] + shards[1]) == sorted(f"random/{i}" for i in range(10))
     assert len(shards[0]) == len(shards[1]) == 5
     assert json.loads((tmp_path / "out" / "results.json").read_text())["metrics"]["random"]["n"] == 10
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"prediction": "yes"}\n', "no 'id'"),
+        (b'{"id": "a", "prediction": 7}\n', "record 'a': corrupt predictions line: 'prediction' must be text, got 7"),
+        (b'{"id": "a"}\n', "record 'a': corrupt predictions line: no 'prediction'"),
+        (b'["a", "yes"]\n', "expected a JSON object"),
+        (b'{"id": "a", "prediction": "caf\xe9"}\n', "not UTF-8"),
+    ],
+)
+def test_unusable_prediction_lines_are_one_error_naming_the_line(tmp_path, content, message):
+    (tmp_path / "predictions.jsonl").write_bytes(b'{"id": "ok", "prediction": "no"}\n' + content)
+    with pytest.raises(DataError, match=message) as info:
+        PredictionStore(tmp_path).load("prediction")
+    assert f"{tmp_path / 'predictions.jsonl'}:2" in str(info.value)

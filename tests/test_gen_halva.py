@@ -300,3 +300,58 @@ def test_caption_kind_needs_captions(tmp_path, capsys):
     code = main([f"coco_instances={tmp_path / 'instances.json'}", "pipeline=halva", "kinds=[caption]",
                  f"output_file={tmp_path / 'p.jsonl'}", f"media_root={tmp_path}"])
     assert code == 2 and "kind 'caption' needs reference captions: set coco_captions=FILE" in capsys.readouterr().err
+
+
+def _problems():
+    found: list[str] = []
+    return found, lambda reason, message: found.append(f"{reason}: {message}")
+
+
+def _tiny_vg(root, image=None, objects=None, attributes=None):
+    root.mkdir(exist_ok=True)
+    files = {
+        "image_data": [image or {"image_id": 1, "url": "http://x/VG_100K/1.jpg", "width": 800, "height": 600}],
+        "objects": [{"image_id": 1, "objects": objects or [{"object_id": 5, "names": ["dog"], "x": 1, "y": 2, "w": 3, "h": 4}]}],
+        "attributes": [{"image_id": 1, "attributes": attributes or [{"object_id": 5, "names": ["dog"], "attributes": ["brown"]}]}],
+    }
+    for name, records in files.items():
+        (root / f"{name}.json").write_text(json.dumps(records))
+    return root
+
+
+def test_vg_strings_where_lists_are_expected_are_reported_not_split_into_letters(tmp_path):
+    found, problem = _problems()
+    root = _tiny_vg(tmp_path / "names", objects=[{"object_id": 5, "names": "dog"}])
+    scenes = read_vg(root, ["objects"], problem)
+    assert scenes["1"].objects == [] and len(found) == 1
+    assert "objects.json:1: record '1': object 5: 'names' must be a list of names, got 'dog'; record skipped" in found[0]
+
+    found, problem = _problems()
+    root = _tiny_vg(tmp_path / "attrs", attributes=[{"object_id": 5, "names": ["dog"], "attributes": "brown"}])
+    scenes = read_vg(root, ["objects", "attributes"], problem)
+    assert [o.attributes for o in scenes["1"].objects] == [[]] and len(found) == 1
+    assert "'attributes' must be a list, got 'brown'" in found[0]
+
+
+def test_vg_width_or_box_that_is_not_a_number_is_reported(tmp_path):
+    found, problem = _problems()
+    root = _tiny_vg(tmp_path / "w", image={"image_id": 1, "url": "http://x/VG_100K/1.jpg", "width": "wide", "height": 600})
+    assert read_vg(root, [], problem) == {}
+    assert len(found) == 1 and "image_data.json:1: record '1': field 'width' must be a number, got 'wide'" in found[0]
+    found, problem = _problems()
+    root = _tiny_vg(tmp_path / "box", objects=[{"object_id": 5, "names": ["dog"], "x": "left", "y": 2, "w": 3, "h": 4}])
+    assert read_vg(root, ["objects"], problem)["1"].objects == []
+    assert len(found) == 1 and "field 'x' must be a number, got 'left'" in found[0]
+
+
+def test_coco_bbox_or_size_that_is_not_a_number_is_reported(tmp_path):
+    from data_gen.coco import read_coco
+
+    images = [{"id": 1, "file_name": "1.jpg", "width": 30, "height": 20}, {"id": 2, "file_name": "2.jpg", "width": "big", "height": 20}]
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": ["ten", 0, 5, 5]}, {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]
+    (tmp_path / "instances.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "dog"}]}))
+    found, problem = _problems()
+    scenes = read_coco(tmp_path / "instances.json", None, problem)
+    assert list(scenes) == ["1"] and [o.box for o in scenes["1"].objects] == [(1.0, 1.0, 5.0, 5.0)]
+    assert any("images[1]: field 'width' must be a number, got 'big'; skipped" in f for f in found)
+    assert any("annotations[0]: field 'bbox' must be a number, got 'ten'; skipped" in f for f in found)

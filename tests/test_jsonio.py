@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from mmalign.data.jsonio import iter_json_records, write_jsonl
+from mmalign.data.jsonio import iter_json_records, number, read_json, write_jsonl
 from mmalign.errors import DataError
 
 RECORDS = [
@@ -162,3 +162,33 @@ def test_json_array_unterminated_and_non_object(tmp_path):
 def test_missing_file(tmp_path):
     message = error_of(tmp_path / "nope.jsonl")
     assert "not found" in message and "nope.jsonl" in message
+
+
+def test_non_utf8_file_names_file_and_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(RECORDS[0]).encode() + b'\n{"id": "caf\xe9"}\n')
+    message = error_of(path)
+    assert f"{path}:2:" in message and "not UTF-8" in message and "0xe9" in message
+    with pytest.raises(DataError, match=f"{path}:2: not UTF-8"):
+        read_json(path)
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "array", "document"])
+def test_json_nested_too_deeply_is_one_line(tmp_path, layout):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "deep.json"
+    path.write_text({"jsonl": '{"a": ' + deep + "}\n", "array": "[" + deep + "]", "document": deep}[layout])
+    with pytest.raises(DataError, match="nested too deeply") as info:
+        read_json(path) if layout == "document" else list(iter_json_records(path))
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("value, expected", [(3, 3.0), (2.5, 2.5), ("640", 640.0), (" 1e2 ", 100.0)])
+def test_number_accepts_numbers_and_numeric_strings(value, expected):
+    assert number(value, "width") == expected
+
+
+@pytest.mark.parametrize("value", ["wide", "", None, True, [1], "nan", "inf"])
+def test_number_rejects_anything_else_naming_the_field(value):
+    with pytest.raises(ValueError, match="field 'width' must be a number"):
+        number(value, "width")

@@ -281,3 +281,51 @@ def test_write_video_checks_and_fallback(tmp_path, monkeypatch):
     assert os.path.getsize(path) > 0
     clip = load_video(path, num_frames=8)
     assert _frame_ids(clip) == list(range(8))
+
+
+def _saved(tmp_path, image, name):
+    path = tmp_path / name
+    image.save(path)
+    return path
+
+
+def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path):
+    levels = np.array([[0, 257, 25700, 32896, 65535]], dtype=np.uint16)
+    path = _saved(tmp_path, Image.fromarray(levels), "grey16.png")
+    with Image.open(path) as im:
+        assert im.mode.startswith("I")  # what PIL makes of it ("I;16" or "I")
+    out = np.asarray(load_image(path))
+    expected = [0, 1, 100, 128, 255]  # v / 257, rounded: 32896 / 257 = 128.0
+    for c in range(3):
+        assert out[0, :, c].tolist() == expected
+
+
+def test_32_bit_integer_and_float_grey(tmp_path):
+    ints = Image.fromarray(np.array([[0, 514, 65535, 70000, -5]], dtype=np.int32))  # mode I
+    assert ints.mode == "I"
+    assert np.asarray(load_image(_saved(tmp_path, ints, "int32.tiff")))[0, :, 0].tolist() == [0, 2, 255, 255, 0]
+    unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))  # mode F, levels in [0, 1]
+    assert np.asarray(load_image(_saved(tmp_path, unit, "unit.tiff")))[0, :, 1].tolist() == [0, 128, 255]  # 127.5 rounds to even 128
+    wide = Image.fromarray(np.array([[-3.0, 12.4, 200.6, 300.0]], dtype=np.float32))  # levels 0..255, clipped
+    assert np.asarray(load_image(_saved(tmp_path, wide, "wide.tiff")))[0, :, 2].tolist() == [0, 12, 201, 255]
+
+
+def test_cmyk_palette_and_la_images(tmp_path):
+    cmyk = Image.new("CMYK", (2, 1))
+    cmyk.putpixel((0, 0), (100, 50, 0, 128))
+    cmyk.putpixel((1, 0), (0, 0, 0, 0))
+    out = np.asarray(load_image(_saved(tmp_path, cmyk, "cmyk.tiff")))
+    # R = 255 (1 - C/255)(1 - K/255): 155 * 127 / 255 = 77.2; G = 205 * 127 / 255 = 102.1; B = 127
+    assert out[0, 0].tolist() == [77, 102, 127] and out[0, 1].tolist() == [255, 255, 255]
+
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    palette.putpixel((0, 0), 0)
+    palette.putpixel((1, 0), 1)
+    assert np.asarray(load_image(_saved(tmp_path, palette, "palette.png"))).tolist() == [[[10, 20, 30], [200, 100, 50]]]
+
+    la = Image.new("LA", (2, 1))
+    la.putpixel((0, 0), (100, 255))
+    la.putpixel((1, 0), (0, 51))  # 20 % black over white: 255 * 0.8 = 204
+    out = np.asarray(load_image(_saved(tmp_path, la, "la.png")))
+    assert out[0, 0].tolist() == [100] * 3 and out[0, 1].tolist() == [204] * 3

@@ -411,3 +411,105 @@ def test_in_memory_helpers():
     assert pair.source == "mem:1" and pair.num_phrases == 2
     conv = conversation_from_dict({"prompt": "Q", "response": "A"}, "auto", "mem:2", "r")
     assert conv.turns == [("user", "Q"), ("assistant", "A")]
+
+
+# ---------------------------------------------------------------------------------------------
+# text that would put tag markup or nothing into what the model is trained on
+
+
+@pytest.mark.parametrize(
+    "chosen, rejected, match",
+    [
+        ("A <mask>cat</mask> sleeps.", "A <mask>dog</mask> sleeps.", "malformed tag '<mask>'"),
+        ("A <MASK>cat</MASK> sleeps.", "A < MASK>dog</MASK> sleeps.", "rejected: malformed tag '< MASK>'"),
+        ("A <MASK>cat</Mask> sleeps.", "A <MASK>dog</MASK> sleeps.", "chosen: malformed tag '</Mask>'"),
+        ("A <MASK>\u200b</MASK> sleeps.", "A <MASK>dog</MASK> sleeps.", "chosen: empty tagged phrase.*invisible"),
+        ("A <MASK> \u2060\ufeff </MASK> sleeps.", "A <MASK>dog</MASK> sleeps.", "chosen: empty tagged phrase"),
+    ],
+)
+def test_tag_like_markup_and_invisible_phrases_are_errors(tmp_path, chosen, rejected, match):
+    bad = canonical_record("can-bad", chosen=chosen, rejected=rejected)
+    path = write_jsonl(tmp_path / "pairs.jsonl", [canonical_record(), bad])
+    assert_error(path, 2, "can-bad", match)
+
+
+def test_invisible_characters_around_a_phrase_are_not_part_of_it():
+    record = pair_from_dict(canonical_record(chosen="A <MASK>\u200bcat\u200b</MASK> sleeps.", rejected="A <MASK>dog</MASK> sleeps."))
+    assert phrases(record.chosen, record.chosen_spans) == ["cat"]
+
+
+@pytest.mark.parametrize(
+    "record, match",
+    [
+        (canonical_record("bad", prompt="Describe the <MASK>image</MASK>."), "the prompt holds a phrase tag"),
+        (dpa_record("bad", question="<image>\nIs there a <mask>car</mask>?"), "the prompt holds a phrase tag"),
+        (canonical_record("bad", chosen="<image> A <MASK>cat</MASK>.", rejected="A <MASK>dog</MASK>."),
+         "chosen holds the media placeholder <image>"),
+        (canonical_record("bad", prompt="<image> <image> Compare."), "2 <image> placeholder.*1 images"),
+        (canonical_record("bad", prompt="<video> What happens?"), "1 <video> placeholder.*0 videos"),
+    ],
+)
+def test_tags_in_prompts_and_misplaced_placeholders(tmp_path, record, match):
+    path = write_jsonl(tmp_path / "pairs.jsonl", [record])
+    assert_error(path, 1, "bad", match)
+
+
+def test_preference_format_refuses_tagged_text(tmp_path):
+    path = write_jsonl(tmp_path / "pairs.jsonl", [canonical_record("tagged")])
+    with pytest.raises(DataError, match=f"{path}:1: record 'tagged': format=preference takes untagged text"):
+        read_pairs(path, format="preference")
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"rejected": "A <MASK>cat</MASK> sleeps on a <MASK>green sofa</MASK>."}, "identical"),
+        ({"rejected": "A<MASK>cat</MASK> sleeps on a<MASK> green sofa </MASK>."}, "every tagged phrase of chosen equals"),
+    ],
+)
+def test_pairs_with_nothing_to_prefer_are_errors(tmp_path, over, match):
+    good = canonical_record()
+    bad = canonical_record("can-bad", **over)
+    path = write_jsonl(tmp_path / "pairs.jsonl", [good, bad])
+    assert_error(path, 2, "can-bad", match)
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"images": 3}, "field 'images' must be a path or a list of paths, got 3"),
+        ({"images": [{"path": "a.jpg"}]}, "field 'images' must be a path"),
+        ({"images": [], "video": ""}, "field 'video' must be a path, got ''"),
+        ({"images": [], "video": 7}, "field 'video' must be a path, got 7"),
+    ],
+)
+def test_media_fields_of_the_wrong_type(tmp_path, over, match):
+    path = write_jsonl(tmp_path / "pairs.jsonl", [canonical_record("bad", **over)])
+    assert_error(path, 1, "bad", match)
+
+
+def test_null_media_fields_mean_none(tmp_path):
+    path = write_jsonl(tmp_path / "pairs.jsonl", [canonical_record("a", images=None, video=None, prompt="Describe it.")])
+    record = read_pairs(path)[0]
+    assert (record.images, record.video) == ([], None)
+
+
+@pytest.mark.parametrize(
+    "record, match",
+    [
+        ({"id": "r", "image": "a.jpg", "conversations": "human: hi"}, "'conversations' must be a list of turns, got str"),
+        ({"id": "r", "image": "a.jpg", "conversations": ["hi", "there"]}, "turn 0 of conversations must be an object"),
+        ({"id": "r", "image": "a.jpg", "conversations": [{"from": "human", "value": "<image> <image> Hi?"},
+                                                          {"from": "gpt", "value": "Hello."}]},
+         "2 <image> placeholder.*1 images"),
+        ({"id": "r", "image": None, "conversations": [{"from": "human", "value": "<image>\nHi?"},
+                                                       {"from": "gpt", "value": "Hello."}]},
+         "1 <image> placeholder.*0 images"),
+        ({"id": "r", "image": "a.jpg", "conversations": [{"from": "human", "value": "Hi?"},
+                                                          {"from": "gpt", "value": "See <image> here."}]},
+         "turn 1 \\(an answer\\) holds the media placeholder <image>"),
+    ],
+)
+def test_bad_reference_samples(tmp_path, record, match):
+    path = write_jsonl(tmp_path / "refs.jsonl", [record])
+    assert_error(path, 1, "r", match, reader=read_conversations)

@@ -100,7 +100,9 @@ def test_tag_text_is_inverse_of_parse_tags(text):
 
 def test_has_and_strip_tags():
     assert has_tags("a <MASK>b</MASK>") and has_tags("stray </MASK>")
-    assert not has_tags("a <mask>b</mask> <MASKED>")
+    # anything meant as a tag counts, so that a misspelt one is reported rather than trained on
+    assert has_tags("a <mask>b</mask>") and has_tags("< MASK >") and has_tags("</Mask >")
+    assert not has_tags("a <MASKED> b") and not has_tags("mask")
     assert strip_tags("a <MASK>b</MASK>.") == "a b."
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmalign.data.jsonio import read_json
+from mmalign.data.jsonio import read_json, read_text
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
@@ -87,7 +87,7 @@ class AmberBenchmark(Benchmark):
             safe_path = Path(self.config.safe_words).expanduser()
             if not safe_path.is_file():
                 raise DataError(f"AMBER safe words file not found: {safe_path} (set safe_words=PATH)")
-            safe = [line.strip() for line in safe_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            safe = [line.strip() for line in read_text(safe_path).splitlines() if line.strip()]
             metrics["generative"] = amber_generative(generative, annotations, association, safe)
         if discriminative:
             unparseable = self.tracker("a yes/no answer")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmalign.data.jsonio import read_json
+from mmalign.data.jsonio import read_json, read_text
 from mmalign.errors import DataError
 
 from ..config import EvalConfig
@@ -40,8 +40,8 @@ def read_image_list(path: str) -> list[int]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"image list not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    entries = json.loads(text) if text.lstrip().startswith("[") else [line.strip() for line in text.splitlines()]
+    text = read_text(p)
+    entries = read_json(p, "image list") if text.lstrip().startswith("[") else [line.strip() for line in text.splitlines()]
     ids = []
     for lineno, entry in enumerate(entries, start=1):
         if entry in ("", None):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmalign.data.jsonio import iter_json_records, read_json
+from mmalign.data.jsonio import iter_json_records, number, read_json
 from mmalign.errors import DataError
 
 from .base import require
@@ -95,7 +95,7 @@ def read_mvbench_style(annotation: str, media_root: str | None, video_dirs: dict
                 raise DataError(f"answer {record['answer']!r} is not among the candidates", source=source, record_id=record_id)
             span = None
             if segments and ("start" in record or "end" in record):
-                span = (_seconds(record.get("start")), _seconds(record.get("end")))
+                span = (_seconds(record, "start", source, record_id), _seconds(record, "end", source, record_id))
             questions.append(
                 Question(
                     id=record_id,
@@ -111,8 +111,14 @@ def read_mvbench_style(annotation: str, media_root: str | None, video_dirs: dict
     return questions
 
 
-def _seconds(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _seconds(record: dict, key: str, source: str, record_id: str) -> float | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    try:
+        return number(value, key)
+    except ValueError as err:
+        raise DataError(str(err), source=source, record_id=record_id) from None
 
 
 def _table(path: Path) -> list[dict[str, Any]]:

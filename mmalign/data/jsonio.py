@@ -7,6 +7,7 @@ The standard library's ``json.load`` forgets where a record was; error messages 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from ..errors import DataError
 
 _DECODER = json.JSONDecoder()
+TOO_DEEP = "invalid JSON: nested too deeply to read"
 
 
 def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -21,7 +23,7 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     start = _skip_space(text, 0)
     if start < len(text) and text[start] == "[":
         yield from _iter_array(path, text, start + 1)
@@ -45,6 +47,8 @@ def _iter_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{lineno}") from None
+        except RecursionError:
+            raise DataError(TOO_DEEP, source=f"{path}:{lineno}") from None
         if not isinstance(record, dict):
             raise DataError("expected a JSON object", source=f"{path}:{lineno}")
         yield lineno, record
@@ -65,6 +69,8 @@ def _iter_array(path: Path, text: str, pos: int) -> Iterator[tuple[int, dict]]:
             record, end = _DECODER.raw_decode(text, pos)
         except json.JSONDecodeError as err:
             raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{err.lineno}") from None
+        except RecursionError:
+            raise DataError(TOO_DEEP, source=f"{path}:{lineno}") from None
         if not isinstance(record, dict):
             raise DataError("expected a JSON object", source=f"{path}:{lineno}")
         yield lineno, record
@@ -94,12 +100,38 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{what} not found: {path}")
+    text = read_text(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(f"invalid JSON: {err.msg}", source=f"{path}:{err.lineno}") from None
-    except UnicodeDecodeError:
-        raise DataError("not a UTF-8 text file", source=str(path)) from None
+    except RecursionError:
+        raise DataError(TOO_DEEP, source=str(path)) from None
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; bytes that are not UTF-8 are one error naming the file and line."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        lineno = 1 + data.count(b"\n", 0, err.start)
+        raise DataError(f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})",
+                        source=f"{path}:{lineno}") from None
+
+
+def number(value: Any, key: str) -> float:
+    """A record's numeric field (a JSON number, or a string holding one) as a finite float; anything
+    else is a ``ValueError`` naming the field."""
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            result = float(value)
+        except ValueError:
+            result = math.nan
+        if math.isfinite(result):
+            return result
+    raise ValueError(f"field {key!r} must be a number, got {value!r}")
 
 
 def write_jsonl(path: str | Path, records: list[dict]) -> Path:

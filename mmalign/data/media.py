@@ -117,8 +117,12 @@ def _existing_file(path: str | os.PathLike, kind: str, source, record_id) -> Pat
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit RGB: alpha over white, CMYK/palette/YCbCr through PIL, and grey
+    levels of more than 8 bits scaled down (PIL's own conversion clips them at 255)."""
     if im.mode == "RGB":
         return im
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im = _deep_grey_to_l(im)
     has_alpha = im.mode in ("RGBA", "LA", "RGBa", "La", "PA") or (
         im.mode == "P" and "transparency" in im.info
     )
@@ -127,6 +131,21 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return im.convert("RGB")
+
+
+def _deep_grey_to_l(im: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float grey images as 8-bit ``L``.
+
+    Integer samples are 16-bit levels (what PNG and TIFF store in these modes): 0..65535 maps onto
+    0..255 (v / 257, rounded). Float samples in [0, 1] are scaled by 255; other float images are
+    taken as 0..255 levels and clipped.
+    """
+    values = np.nan_to_num(np.asarray(im, dtype=np.float64))
+    if im.mode == "F":
+        scaled = values * 255.0 if values.size and values.min() >= 0.0 and values.max() <= 1.0 else values
+    else:
+        scaled = np.clip(values, 0, 65535) / 257.0
+    return Image.fromarray(np.rint(np.clip(scaled, 0, 255)).astype(np.uint8))  # 2-D uint8: mode L
 
 
 def load_image(

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import DataError
 from .jsonio import iter_json_records
 from .records import Conversation, PairRecord
-from .tags import TagError, diff_spans, has_tags, parse_tags, strip_with_spans
+from .tags import TagError, diff_spans, has_tags, parse_tags, strip_with_spans, visible
 
 PAIR_FORMATS = ("auto", "dpa", "rrpo", "canonical", "preference")
 REF_FORMATS = ("auto", "llava", "canonical")
@@ -68,24 +68,38 @@ def pair_from_dict(raw: dict, format: str = "auto", source: str = "<memory>", in
     record_id = str(raw.get("id", raw.get("sample_id", index)))
     try:
         fmt = detect_pair_format(raw) if format == "auto" else format
-        prompt, chosen_raw, rejected_raw, kind = _pair_fields(raw, fmt)
+        prompt_raw, chosen_raw, rejected_raw, kind = _pair_fields(raw, fmt)
+        if has_tags(prompt_raw):
+            raise ValueError("the prompt holds a phrase tag; tags mark phrases of chosen/rejected only")
+        for name, text in (("chosen", chosen_raw), ("rejected", rejected_raw)):
+            placeholder = _PLACEHOLDER_RE.search(text)
+            if placeholder:
+                raise ValueError(f"{name} holds the media placeholder {placeholder.group().strip()}; "
+                                 "placeholders belong in the prompt")
         if fmt == "preference":
+            if has_tags(chosen_raw) or has_tags(rejected_raw):
+                raise ValueError("format=preference takes untagged text, but this record has <MASK> tags "
+                                 "(use format=canonical or format=auto)")
             chosen, rejected = chosen_raw.strip(), rejected_raw.strip()
             chosen_spans, rejected_spans = diff_spans(chosen, rejected)
         else:
             chosen, chosen_spans = _parse_response(chosen_raw, "chosen")
             rejected, rejected_spans = _parse_response(rejected_raw, "rejected")
-        if not chosen:
+        if not visible(chosen):
             raise ValueError("empty chosen response")
-        if not rejected:
+        if not visible(rejected):
             raise ValueError("empty rejected response")
         if len(chosen_spans) != len(rejected_spans):
             raise ValueError(
                 f"chosen has {len(chosen_spans)} tagged phrases but rejected has {len(rejected_spans)}"
             )
-        if fmt == "preference" and not chosen_spans:
-            raise ValueError("chosen and rejected are identical")
+        if chosen == rejected or (fmt == "preference" and not chosen_spans):
+            raise ValueError("chosen and rejected are identical: nothing to prefer")
+        if chosen_spans and all(chosen[s:e] == rejected[rs:re_] for (s, e), (rs, re_) in zip(chosen_spans, rejected_spans)):
+            raise ValueError("every tagged phrase of chosen equals its rejected phrase: nothing to prefer")
         images, video = _media_fields(raw)
+        _check_placeholders([prompt_raw], images, video)
+        prompt = strip_placeholders(prompt_raw)
     except (ValueError, TypeError, KeyError) as err:
         raise DataError(_describe(err), source=source, record_id=record_id) from None
     return PairRecord(
@@ -125,24 +139,34 @@ def conversation_from_dict(raw: dict, format: str, source: str, record_id: str) 
     if fmt == "llava":
         roles = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
         turns = []
-        for turn in raw["conversations"]:
+        conversations = raw["conversations"]
+        if not isinstance(conversations, list):
+            raise TypeError(f"field 'conversations' must be a list of turns, got {type(conversations).__name__}")
+        for i, turn in enumerate(conversations):
+            if not isinstance(turn, dict) or not isinstance(turn.get("value"), str):
+                raise TypeError(f"turn {i} of conversations must be an object with a text 'value'")
             if turn.get("from") not in roles:
                 raise ValueError(f"unknown speaker {turn.get('from')!r} in conversations")
-            turns.append((roles[turn["from"]], str(turn["value"])))
+            turns.append((roles[turn["from"]], turn["value"]))
     else:
-        turns = [("user", str(raw["prompt"])), ("assistant", str(raw["response"]))]
+        turns = [("user", _message_text(raw["prompt"])), ("assistant", _message_text(raw["response"]))]
     if not turns or turns[0][0] != "user":
         raise ValueError("a conversation must start with a user turn")
     for i, (role, text) in enumerate(turns):
         if role == ("user" if i % 2 else "assistant"):
             raise ValueError("user and assistant turns must alternate")
-        if role == "assistant" and not text.strip():
+        if role == "assistant" and not visible(text):
             raise ValueError(f"empty response in turn {i}")
+        placeholder = _PLACEHOLDER_RE.search(text) if role == "assistant" else None
+        if placeholder:
+            raise ValueError(f"turn {i} (an answer) holds the media placeholder {placeholder.group().strip()}; "
+                             "placeholders belong in user turns")
     if turns[-1][0] != "assistant":
         turns = turns[:-1]  # a trailing question without an answer carries nothing to score
     if not turns:
         raise ValueError("no assistant turn: nothing to score")
     images, video = _media_fields(raw)
+    _check_placeholders([text for role, text in turns if role == "user"], images, video)
     return Conversation(id=record_id, turns=turns, images=images, video=video, source=source)
 
 
@@ -169,21 +193,21 @@ def _pair_fields(raw: dict, fmt: str) -> tuple[str, str, str, str | None]:
     """(prompt, chosen, rejected, kind) of a raw record in format ``fmt``."""
     if fmt == "dpa":
         return (
-            strip_placeholders(_text(raw, "question")),
+            _text(raw, "question"),
             _text(raw, "correct_answer_masked"),
             _text(raw, "hallucinated_answer_masked"),
             raw.get("tag"),
         )
     if fmt == "rrpo":
         return (
-            strip_placeholders(_text(raw, "question")),
+            _text(raw, "question"),
             _text(raw, "answer_masked"),
             _text(raw, "pred_masked"),
             raw.get("kind", "selfalign"),
         )
     if fmt in ("canonical", "preference"):
         return (
-            strip_placeholders(_message_text(raw["prompt"])),
+            _message_text(raw["prompt"]),
             _message_text(raw["chosen"]),
             _message_text(raw["rejected"]),
             raw.get("kind"),
@@ -221,17 +245,33 @@ def _message_text(value: Any) -> str:
 
 
 def _media_fields(raw: dict) -> tuple[list[Any], str | None]:
-    images = raw.get("images", raw.get("image"))
+    """A record's images (paths or decoded images) and video path. A null field means none; a
+    field of another type, or an empty path, is an error (never a record silently trained without)."""
+    key = "images" if "images" in raw else "image"
+    images = raw.get(key)
     if images is None:
         images = []
     elif not isinstance(images, list):
         images = [images]
-    video = raw.get("video") or None
-    if video is not None and not isinstance(video, str):
-        raise TypeError("field 'video' must be a path")
+    for image in images:
+        if not isinstance(image, str) and not hasattr(image, "convert"):  # a path or a PIL image
+            raise TypeError(f"field {key!r} must be a path or a list of paths, got {raw.get(key)!r}")
+    video = raw.get("video")
+    if video is not None and (not isinstance(video, str) or not video.strip()):
+        raise ValueError(f"field 'video' must be a path, got {video!r}")
     if images and video:
         raise ValueError("a record holds either images or a video, not both")
     return images, video
+
+
+def _check_placeholders(texts: list[str], images: list[Any], video: str | None) -> None:
+    """``<image>`` placeholders, where a text places them, must match the record's images one to
+    one (and ``<video>`` its video): a model given more or fewer would misplace or drop media."""
+    for placeholder, count in ((IMAGE_PLACEHOLDER, len(images)), (VIDEO_PLACEHOLDER, int(video is not None))):
+        found = sum(text.count(placeholder) for text in texts)
+        if found and found != count:
+            media = "images" if placeholder == IMAGE_PLACEHOLDER else "videos"
+            raise ValueError(f"the text holds {found} {placeholder} placeholder(s) but the record has {count} {media}")
 
 
 def strip_placeholders(text: str) -> str:

@@ -13,6 +13,11 @@ import re
 OPEN_TAG = "<MASK>"
 CLOSE_TAG = "</MASK>"
 _TAG_RE = re.compile(r"</?MASK>")
+# Anything a person may have meant as a tag: other cases, inner spaces, a self-closing slash.
+_TAG_LIKE_RE = re.compile(r"<\s*/?\s*mask\s*/?\s*>", re.IGNORECASE)
+# Characters that show nothing: a phrase of only these (or whitespace) has no words to score.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_BLANK = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + INVISIBLE
 # Words and single punctuation marks: the units of the automatic diff.
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 
@@ -30,6 +35,10 @@ def parse_tags(text: str) -> tuple[str, list[Span]]:
     ``plain_text`` of the k-th tagged phrase. Raises :class:`TagError` on a closing tag without an
     opening one, a nested opening tag, a tag left open, or an empty phrase.
     """
+    for match in _TAG_LIKE_RE.finditer(text):
+        if match.group() not in (OPEN_TAG, CLOSE_TAG):
+            raise TagError(f"malformed tag {match.group()!r} at character {match.start()}: "
+                           f"phrase tags are exactly {OPEN_TAG} and {CLOSE_TAG}")
     pieces: list[str] = []
     spans: list[Span] = []
     plain_len = 0
@@ -52,19 +61,28 @@ def parse_tags(text: str) -> tuple[str, list[Span]]:
         raise TagError(f"{OPEN_TAG} is never closed")
     pieces.append(text[cursor:])
     plain = "".join(pieces)
-    # Whitespace inside the tags is not part of the phrase (a token holding it may be a neighbour's).
+    # Whitespace (and invisible characters) inside the tags is not part of the phrase: a token
+    # holding it may be a neighbour's.
     trimmed = []
     for start, end in spans:
         phrase = plain[start:end]
-        if not phrase.strip():
-            raise TagError(f"empty tagged phrase at character {start}")
-        start += len(phrase) - len(phrase.lstrip())
-        trimmed.append((start, start + len(phrase.strip())))
+        kept = visible(phrase)
+        if not kept:
+            raise TagError(f"empty tagged phrase at character {start}"
+                           + ("" if not phrase.strip() else " (only invisible characters)"))
+        start += len(phrase) - len(phrase.lstrip(_BLANK))
+        trimmed.append((start, start + len(kept)))
     return plain, trimmed
 
 
+def visible(text: str) -> str:
+    """``text`` without leading and trailing whitespace or invisible characters (zero-width spaces…)."""
+    return text.strip(_BLANK)
+
+
 def has_tags(text: str) -> bool:
-    return _TAG_RE.search(text) is not None
+    """Whether ``text`` holds a phrase tag, or something that looks like one (``<mask>``, ``< MASK >``)."""
+    return _TAG_LIKE_RE.search(text) is not None
 
 
 def strip_tags(text: str) -> str:
