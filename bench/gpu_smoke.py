@@ -339,6 +339,7 @@ def run_setting(setting: Setting, size: str, device: str, work: Path, steps: tup
     from mmalign.data.readers import read_conversations, read_pairs
     from mmalign.models import ModelConfig, add_lora
     from mmalign.trainers import METHODS
+    from mmalign.trainers.base import activation_checkpointing
 
     cuda = device == "cuda"
     shape = SHAPES[setting.family][size]
@@ -367,7 +368,7 @@ def run_setting(setting: Setting, size: str, device: str, work: Path, steps: tup
     config_cls, trainer_cls, preset = METHODS[method]
     args = config_cls(
         output_dir=str(work / "out"), per_device_train_batch_size=setting.pairs, max_steps=warmup + measured,
-        learning_rate=5e-6, lr_scheduler_type="constant", bf16=cuda, use_cpu=not cuda, activation_checkpointing=cuda,
+        learning_rate=5e-6, lr_scheduler_type="constant", bf16=cuda, use_cpu=not cuda, **activation_checkpointing(cuda),
         padding_free=setting.padding_free, logging_steps=10_000, save_strategy="no", report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, max_length=4096, seed=0, **preset,
     )  # fmt: skip

@@ -60,6 +60,8 @@ class HalvaPipeline(Pipeline):
             files = list(cfg.vg_files)
             if cfg.llm == "none" and "region_descriptions" in files:  # only an LLM reads them
                 files.remove("region_descriptions")
+            if "qa" not in cfg.kinds and "question_answers" in files:  # only yes/no pairs read them
+                files.remove("question_answers")
             datasets.append(("vg", read_vg(cfg.vg_dir, files, self.stats.problem)))
         if cfg.coco_instances:
             from .coco import read_coco

@@ -35,22 +35,42 @@ def resolve_builtins(setup: Any) -> Any:
     local paths; returns the world's assets (:class:`mmalign.demo.WorldAssets`) when it names any."""
     from .demo import resolve_world
 
+    check_builtin_names(setup)
     assets = resolve_world(setup)
     data = setup.data
     if str(data.train_file).startswith(PREFIX) or str(data.ref_file or "").startswith(PREFIX):
         root = build_demo_data()
-        if str(data.train_file).startswith(PREFIX):
-            data.train_file = str(root / f"{data.train_file[len(PREFIX):]}.jsonl")
-        if str(data.ref_file or "").startswith(PREFIX):
-            data.ref_file = str(root / f"{data.ref_file[len(PREFIX):]}.jsonl")
-        if data.media_root is None:
-            data.media_root = str(root)
+        for key in ("train_file", "ref_file"):
+            value = str(getattr(data, key) or "")
+            if value.startswith(PREFIX):
+                path = str(root / f"{value[len(PREFIX):]}.jsonl")
+                setattr(data, key, path)
+                setup.media_roots[path] = str(root)
     if setup.model.model.startswith(PREFIX):
         from .tiny import build_tiny_vlm
 
         family = setup.model.model[len(PREFIX):]
         setup.model.model = str(build_tiny_vlm(family, cache_dir() / f"tiny-{family}", corpus=demo_corpus()))
     return assets
+
+
+#: the ``tiny://`` data files and what they are
+DATA_FILES = {"train_file": ("pairs",), "ref_file": ("refs",)}
+
+
+def check_builtin_names(setup: Any) -> None:
+    """Unknown ``tiny://`` names are one line, before anything is built or loaded."""
+    from .errors import ConfigError
+    from .tiny import FAMILIES
+
+    model = str(setup.model.model)
+    if model.startswith(PREFIX) and model[len(PREFIX):] not in FAMILIES:
+        raise ConfigError(f"model={model}: no tiny model family {model[len(PREFIX):]!r}; "
+                          f"expected one of {', '.join(PREFIX + f for f in FAMILIES)}")
+    for key, known in DATA_FILES.items():
+        value = str(getattr(setup.data, key) or "")
+        if value.startswith(PREFIX) and value[len(PREFIX):] not in known:
+            raise ConfigError(f"{key}={value}: unknown built-in data; {key} takes {PREFIX}{known[0]}")
 
 
 def _scene(rng: random.Random) -> tuple[str, str, str]:

@@ -12,18 +12,23 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .models import ModelConfig
 from .trainers import METHODS, PreferenceConfig
+from .trainers.base import CHECKPOINTING
+
+logger = logging.getLogger("mmalign")
 
 RECIPE_DIRS = (Path(__file__).resolve().parent.parent / "recipes", Path.cwd() / "recipes")
 
@@ -35,8 +40,8 @@ class DataConfig:
     media_root: str | None = field(default=None, metadata={"help": "Directory that relative media paths start from."})
     format: str = field(default="auto", metadata={"help": "auto, dpa, rrpo, canonical, preference."})
     ref_format: str = field(default="auto", metadata={"help": "auto, llava, canonical."})
-    num_frames: int | None = field(default=16, metadata={"help": "Frames sampled uniformly per video."})
-    fps: float | None = field(default=None, metadata={"help": "Sample videos at this rate instead."})
+    num_frames: int | None = field(default=None, metadata={"help": "Frames sampled uniformly per video (16 unless fps is set)."})
+    fps: float | None = field(default=None, metadata={"help": "Sample videos at this rate instead of num_frames."})
     max_samples: int | None = field(default=None, metadata={"help": "Use only the first N pairs."})
 
 
@@ -57,6 +62,9 @@ class TrainSetup:
     data: DataConfig
     training: PreferenceConfig
     raw: dict[str, Any]
+    #: data file → the folder its relative media paths start from, for built-in files (``tiny://``,
+    #: ``world://``), which bring their media along whatever ``media_root`` says
+    media_roots: dict[str, str] = field(default_factory=dict)
 
 
 #: recipe kinds and the sub-folder of ``recipes/`` holding each
@@ -111,7 +119,7 @@ def load_values(argv: list[str], kind: str = "train") -> dict[str, Any]:
     try:
         merged = OmegaConf.create({})
         if recipe is not None:
-            merged = OmegaConf.load(recipe_path(recipe, kind))
+            merged = load_recipe(recipe_path(recipe, kind))
         merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
         values = OmegaConf.to_container(merged, resolve=True)
     except OmegaConfBaseException as err:
@@ -120,6 +128,27 @@ def load_values(argv: list[str], kind: str = "train") -> dict[str, Any]:
         raise ConfigError("a recipe must be a mapping of keys to values")
     values["recipe"] = recipe
     return values
+
+
+def load_recipe(path: Path) -> DictConfig:
+    """A recipe file as a mapping; a YAML syntax error or another top-level shape is one line naming the file."""
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"{path}: a recipe must be a mapping of keys to values, not a {type(loaded).__name__.removesuffix('Config').lower()}")
+    return loaded
+
+
+def typed_keys(argv: list[str]) -> set[str]:
+    """The top-level keys given on the command line (``recipe=`` aside)."""
+    return {key.split(".", 1)[0] for key in (arg.split("=", 1)[0].lstrip("-") for arg in argv if "=" in arg)} - {"recipe"}
 
 
 def build_config(cls: type, values: dict[str, Any]):
@@ -148,10 +177,13 @@ def load_config(argv: list[str]) -> TrainSetup:
     values = load_values(argv, "train")
     if isinstance(values.get("resume_from_checkpoint"), bool):  # true: the last checkpoint in output_dir
         values["resume_from_checkpoint"] = "last" if values["resume_from_checkpoint"] else None
-    return build_setup(values)
+    return build_setup(values, typed=typed_keys(argv))
 
 
-def build_setup(values: dict[str, Any]) -> TrainSetup:
+def build_setup(values: dict[str, Any], typed: set[str] | None = None) -> TrainSetup:
+    """Validated dataclasses from flat ``values``. ``typed`` names the keys the user gave on the
+    command line (all keys when None): a recipe's key that the chosen method does not use is
+    dropped with a notice, a typed one is an error."""
     method = values.get("method", "dpa")
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -164,9 +196,13 @@ def build_setup(values: dict[str, Any]) -> TrainSetup:
     } - every_key
     split: dict[str, dict[str, Any]] = {name: {} for name in groups}
     split["training"].update(preset)
+    values = {_checkpointing_spelling(key): value for key, value in values.items()}
     for key, value in values.items():
         if key in other_method_keys:
-            raise ConfigError(f"key {key!r} does not apply to method {method!r}")
+            if (typed is None or key in typed) and value is not None:
+                raise ConfigError(f"key {key!r} does not apply to method {method!r}")
+            logger.info("%s: key %r does not apply to method %r; left out", values.get("recipe") or "recipe", key, method)
+            continue
         group = next((name for name, h in hints.items() if key in h), None)
         if group is None:
             raise ConfigError(f"unknown key {key!r}{_closest(key, every_key)}")
@@ -176,11 +212,71 @@ def build_setup(values: dict[str, Any]) -> TrainSetup:
     if not split["model"].get("model"):
         raise ConfigError("no model given: set model=HUB_ID_OR_PATH")
     split["training"].setdefault("output_dir", "outputs/" + Path(str(split["model"]["model"])).name + f"-{method}")
+    _choose_frame_sampling(split["data"], typed)
+    check_ranges(split)
     try:
         built = {name: groups[name](**kwargs) for name, kwargs in split.items()}
     except (ValueError, TypeError) as err:
         raise ConfigError(f"invalid configuration: {str(err).splitlines()[0]}") from None
+    output_dir = Path(built["training"].output_dir).expanduser()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"output_dir={built['training'].output_dir} is a file, not a directory")
     return TrainSetup(built["run"], built["model"], built["data"], built["training"], values)
+
+
+def _checkpointing_spelling(key: str) -> str:
+    """``activation_checkpointing[_kwargs]`` and ``gradient_checkpointing[_kwargs]`` (its name before
+    transformers renamed it during 5.x) both mean the name the installed transformers knows."""
+    for spelling in ("activation_checkpointing", "gradient_checkpointing"):
+        if key in (spelling, f"{spelling}_kwargs"):
+            return CHECKPOINTING + key[len(spelling):]
+    return key
+
+#: (group, key, lowest value, whether the lowest is allowed, why) for keys whose type allows
+#: values that would crash late or silently train something else
+_LOWER_BOUNDS = (
+    ("training", "learning_rate", 0, True, "a learning rate cannot be negative"),
+    ("training", "per_device_train_batch_size", 1, True, "each step needs at least one pair"),
+    ("training", "gradient_accumulation_steps", 1, True, "a step accumulates at least one batch"),
+    ("training", "num_train_epochs", 0, False, "training needs a positive number of epochs"),
+    ("training", "alpha", 0, True, "a negative KL weight rewards moving away from the reference"),
+    ("training", "beta", 0, False, "the reward scale must be positive"),
+    ("model", "lora_r", 1, True, "a LoRA rank is at least 1"),
+    ("model", "lora_alpha", 0, False, "the LoRA scale must be positive"),
+    ("model", "lora_dropout", 0, True, "a dropout rate lies in [0, 1)"),
+    ("data", "num_frames", 1, True, "a video needs at least one frame"),
+    ("data", "fps", 0, False, "a sampling rate must be positive"),
+    ("data", "max_samples", 1, True, "use at least one pair (or leave max_samples unset for all)"),
+)
+
+
+def check_ranges(split: dict[str, dict[str, Any]]) -> None:
+    """Values of the right type that cannot work: one line each, before anything loads."""
+    for group, key, lowest, inclusive, why in _LOWER_BOUNDS:
+        value = split[group].get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value < lowest or (value == lowest and not inclusive):
+                raise ConfigError(f"{key}={value}: {why}")
+    dropout = split["model"].get("lora_dropout")
+    if isinstance(dropout, (int, float)) and dropout >= 1:
+        raise ConfigError(f"lora_dropout={dropout}: a dropout rate lies in [0, 1)")
+    if split["training"].get("max_steps") == 0 or (split["training"].get("max_steps") or -1) < -1:
+        raise ConfigError(f"max_steps={split['training']['max_steps']}: give a positive number of steps, "
+                          "or -1 to train for num_train_epochs")
+
+
+def _choose_frame_sampling(data: dict[str, Any], typed: set[str] | None) -> None:
+    """Videos are sampled by ``num_frames`` or by ``fps``: with both set, the one typed on the command
+    line wins over the recipe's, with a notice; both from the same place is an error."""
+    if data.get("num_frames") is None or data.get("fps") is None:
+        return
+    if typed is not None and len({"num_frames", "fps"} & typed) == 1:
+        loser = "num_frames" if "fps" in typed else "fps"
+        logger.info("sampling videos by %s; the recipe's %s=%s is left out", ({"num_frames", "fps"} - {loser}).pop(), loser, data[loser])
+        data[loser] = None
+        return
+    raise ConfigError(f"num_frames={data['num_frames']} and fps={data['fps']} are both set; "
+                      "videos are sampled by one of them (set the other to null)")
 
 
 def _field_types(cls: type) -> dict[str, Any]:

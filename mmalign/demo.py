@@ -94,10 +94,10 @@ def resolve_world(setup: Any) -> WorldAssets | None:
         model.model = str(assets.base)
     if data.train_file.startswith(PREFIX):
         data.train_file = str(assets.pairs)
+        setup.media_roots[data.train_file] = str(assets.root)
     if str(data.ref_file or "").startswith(PREFIX):
         data.ref_file = str(assets.references)
-    if data.media_root is None:
-        data.media_root = str(assets.root)
+        setup.media_roots[data.ref_file] = str(assets.root)
     return assets
 
 

@@ -21,6 +21,7 @@ from accelerate.utils import gather_object
 from transformers import set_seed
 
 from .builtin import resolve_builtins
+from .checkpoints import resolve_resume
 from .cli import run_cli
 from .config import TrainSetup, list_recipes, load_config
 from .data.dataset import (
@@ -29,6 +30,7 @@ from .data.dataset import (
     PreferenceCollator,
     validate_dataset,
 )
+from .data.media import resolve_media_path
 from .data.readers import read_conversations, read_pairs
 from .errors import DataError, MMAlignError
 from .hub import finish_run
@@ -63,6 +65,9 @@ def run(setup: TrainSetup) -> Any:
     state = process_state(args)
     # The Trainer would push at every save; the finished adapter is pushed once, with its card.
     push_to_hub, args.push_to_hub = args.push_to_hub, False
+    # The Trainer pickles its arguments into the output and every checkpoint (training_args.bin):
+    # the token must not travel with them.
+    hub_token, args.hub_token = args.hub_token, None
     if push_to_hub and not args.hub_model_id:
         raise MMAlignError("push_to_hub=true needs hub_model_id=USER/NAME")
     base_model = setup.model.model
@@ -78,12 +83,12 @@ def run(setup: TrainSetup) -> Any:
         torch.set_num_threads(1)
 
     processor = load_processor(setup.model)
-    pairs = read_pairs(data.train_file, data.format)
+    pairs = anchor_media(read_pairs(data.train_file, data.format), setup.media_roots.get(data.train_file))
     if data.max_samples:
         pairs = pairs[: data.max_samples]
     references = None
     if data.ref_file and trainer_cls.uses_reference_samples:
-        references = read_conversations(data.ref_file, data.ref_format)
+        references = anchor_media(read_conversations(data.ref_file, data.ref_format), setup.media_roots.get(data.ref_file))
     media = MediaOptions(data.media_root, data.num_frames, data.fps)
     dataset = PairDataset(pairs, references, media, seed=args.seed)
     collator = PreferenceCollator(processor, max_length=args.max_length)
@@ -104,11 +109,8 @@ def run(setup: TrainSetup) -> Any:
         ref_model=frozen_reference(model, setup.model, bf16=args.bf16, fp16=args.fp16),
         data_collator=collator,
     )
-    resume = args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "last"):
-        resume = True
-    trainer.train(resume_from_checkpoint=resume)
-    output_dir = finish_run(trainer, setup, push_to_hub)
+    trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    output_dir = finish_run(trainer, setup, push_to_hub, hub_token)
     if setup.run.compare_on_world:
         if world is None or not str(base_model).startswith("world://"):
             logger.info("compare_on_world: the model is not the world's base (model=world://base); no comparison")
@@ -119,6 +121,18 @@ def run(setup: TrainSetup) -> Any:
 
             compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
     return trainer
+
+
+def anchor_media(records: list, root: str | None) -> list:
+    """Give the records of a built-in file absolute media paths under ``root``, its own folder
+    (no change for other files, whose media follow ``media_root``)."""
+    if root is None:
+        return records
+    for record in records:
+        record.images = [str(resolve_media_path(i, root)) if isinstance(i, str) else i for i in record.images]
+        if record.video is not None:
+            record.video = str(resolve_media_path(record.video, root))
+    return records
 
 
 def process_state(args: Any) -> PartialState:

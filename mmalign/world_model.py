@@ -231,6 +231,8 @@ def _pretrain_captions(
     import datasets
     from trl import SFTConfig, SFTTrainer
 
+    from .trainers.base import activation_checkpointing
+
     prefix = caption_prompt_prefix(processor)
     eos = processor.tokenizer.eos_token
     samples = [
@@ -247,7 +249,7 @@ def _pretrain_captions(
         warmup_steps=cfg.warmup_ratio,
         weight_decay=0.0,
         max_length=None,  # nothing to truncate: captions are short, and image tokens must stay whole
-        activation_checkpointing=False,
+        **activation_checkpointing(False),
         logging_strategy="no",
         save_strategy="no",
         report_to="none",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,43 @@ def test_bare_no_on_the_command_line_means_the_strategy_no():
     assert setup.training.save_strategy.value == "no" and setup.training.eval_strategy.value == "no"
     with pytest.raises(ConfigError, match="key 'use_peft' expects bool"):
         load_config(["recipe=tiny", "use_peft=maybe"])
+
+
+def test_switching_the_method_of_a_recipe_leaves_out_its_keys_with_a_notice(caplog):
+    caplog.set_level(logging.INFO, logger="mmalign")
+    setup = load_config(["recipe=smoke", "method=dpo"])
+    assert setup.run.method == "dpo" and not hasattr(setup.training, "alpha")
+    assert "smoke: key 'alpha' does not apply to method 'dpo'; left out" in caplog.text
+    assert load_config(["recipe=smoke", "method=dpo", "alpha=null"]).run.method == "dpo"
+    with pytest.raises(ConfigError, match="key 'alpha' does not apply to method 'dpo'"):
+        load_config(["recipe=smoke", "method=dpo", "alpha=0.3"])  # typed for the wrong method
+
+
+def test_fps_typed_over_a_recipe_with_num_frames_wins_with_a_notice(caplog):
+    caplog.set_level(logging.INFO, logger="mmalign")
+    setup = load_config(["recipe=rrpo_llava_video7b", "bf16=false", "fps=2"])
+    assert (setup.data.num_frames, setup.data.fps) == (None, 2.0)
+    assert "sampling videos by fps; the recipe's num_frames=16 is left out" in caplog.text
+    with pytest.raises(ConfigError, match="num_frames=8 and fps=2 are both set"):
+        load_config(["recipe=rrpo_llava_video7b", "bf16=false", "fps=2", "num_frames=8"])
+
+
+@pytest.mark.parametrize("spelling", ["activation_checkpointing", "gradient_checkpointing"])
+def test_both_spellings_of_activation_checkpointing_are_accepted(spelling):
+    from mmalign.trainers.base import CHECKPOINTING
+
+    args = load_config(["recipe=smoke", f"{spelling}=true", f"{spelling}_kwargs.use_reentrant=true"]).training
+    assert getattr(args, CHECKPOINTING) is True and getattr(args, f"{CHECKPOINTING}_kwargs") == {"use_reentrant": True}
+    assert getattr(load_config(["recipe=smoke"]).training, f"{CHECKPOINTING}_kwargs") == {"use_reentrant": False}
+
+
+def test_builtin_assets_find_their_media_whatever_media_root_says(tmp_path):
+    from mmalign.builtin import resolve_builtins
+    from mmalign.data.readers import read_conversations
+    from mmalign.train import anchor_media
+
+    setup = load_config(["recipe=smoke", f"train_file={tmp_path / 'mine.jsonl'}", f"media_root={tmp_path}"])
+    resolve_builtins(setup)
+    assert setup.data.media_root == str(tmp_path) and str(tmp_path) not in setup.media_roots
+    refs = anchor_media(read_conversations(setup.data.ref_file), setup.media_roots[setup.data.ref_file])
+    assert refs and all(Path(image).is_file() for ref in refs for image in ref.images)

@@ -18,19 +18,30 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import shutil
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from ..checkpoints import publish, staging_dir
 from ..data.dataset import PreferenceCollator
 from ..errors import ConfigError
 from ..losses import phrase_mask_from_ids, token_logps
 from ..scoring import BatchScores, _accepts_logits_to_keep, score_batch
 
 logger = logging.getLogger(__name__)
+
+#: transformers renamed ``gradient_checkpointing`` to ``activation_checkpointing`` during 5.x (5.17 has only
+#: the old name; later releases keep it as an alias until v6): the name the installed version knows
+CHECKPOINTING = (
+    "activation_checkpointing" if "activation_checkpointing" in {f.name for f in fields(TrainingArguments)}
+    else "gradient_checkpointing"
+)
 
 #: inputs that a packed forward knows how to rewrite; any other per-token input rules packing out
 PACKABLE_TOKEN_INPUTS = ("input_ids", "attention_mask")
@@ -44,10 +55,6 @@ class PreferenceConfig(TrainingArguments):
         default=2048, metadata={"help": "Longest sample in tokens, media tokens included; longer is an error."}
     )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Batches are built by our collator."})
-    activation_checkpointing_kwargs: dict[str, Any] | str | None = field(
-        default_factory=lambda: {"use_reentrant": False},
-        metadata={"help": "Non-reentrant checkpointing works with frozen inputs (LoRA)."},
-    )
     padding_free: bool | str = field(
         default="auto",
         metadata={
@@ -61,6 +68,16 @@ class PreferenceConfig(TrainingArguments):
         if self.padding_free not in (True, False, "auto"):
             raise ValueError(f"padding_free must be true, false or auto, got {self.padding_free!r}")
         super().__post_init__()
+        # Non-reentrant checkpointing works with frozen inputs (LoRA); under whichever spelling
+        # (or both, where one mirrors the other) the installed transformers has.
+        for name in (f"{CHECKPOINTING}_kwargs", "gradient_checkpointing_kwargs"):
+            if hasattr(self, name) and getattr(self, name) is None:
+                setattr(self, name, {"use_reentrant": False})
+
+
+def activation_checkpointing(enabled: bool) -> dict[str, bool]:
+    """``TrainingArguments`` keyword that switches activation checkpointing, in the installed spelling."""
+    return {CHECKPOINTING: enabled}
 
 
 class PreferenceTrainer(Trainer):
@@ -173,6 +190,41 @@ class PreferenceTrainer(Trainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Write the checkpoint under a staging name and rename it into place once complete, so a
+        kill mid-write never leaves a ``checkpoint-N`` that looks valid (:mod:`mmalign.checkpoints`)."""
+        run_dir = Path(self._get_output_dir(trial=trial))
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = staging_dir(run_dir, self.state.global_step)
+        if self.args.should_save and staging.exists():
+            shutil.rmtree(staging)  # left by a kill at this very step
+        self.accelerator.wait_for_everyone()
+        # The Trainer writes into <output_dir>/checkpoint-N and rotates old checkpoints there: point
+        # it at the staging folder for the write, publish and rotate in the real folder after.
+        output_dir = self.args.output_dir
+        self.args.output_dir = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.output_dir = output_dir
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            publish(staging / name, run_dir / name)
+            if self.state.best_model_checkpoint and self.state.best_model_checkpoint.startswith(str(staging)):
+                self.state.best_model_checkpoint = str(run_dir / Path(self.state.best_model_checkpoint).name)
+            self._rotate_in(run_dir)
+        self.accelerator.wait_for_everyone()
+
+    def _rotate_in(self, run_dir: Path) -> None:
+        """Delete checkpoints beyond ``save_total_limit`` (a function in newer transformers, a method before)."""
+        try:
+            from transformers.trainer_utils import rotate_checkpoints
+        except ImportError:
+            self._rotate_checkpoints(use_mtime=True, output_dir=str(run_dir))
+            return
+        rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
+                           best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the method's metrics, each averaged over the steps since the last log and over ranks.
