@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import mmalign
+from mmalign.redact import redact_values
 
 #: Metrics where lower is better (matched on the last part of a dotted metric name).
 LOWER_IS_BETTER = {"chair_s", "chair_i", "chair", "hal", "cog", "hallucination_rate", "kl_per_token", "kl_per_sample", "unparseable"}
@@ -79,7 +80,7 @@ def write_results(output_dir: Path, config: Any, metrics: Mapping[str, Any], ext
         "mmalign_version": mmalign.__version__,
         "git_commit": git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "config": values,
+        "config": redact_values(values),
         **dict(extra or {}),
     }
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -93,8 +93,9 @@ def build_model_card(setup: Any, metrics: dict[str, float], is_adapter: bool) ->
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
-def finish_run(trainer: Any, setup: Any, push_to_hub: bool = False) -> Path:
-    """Save the final adapter/model, its processor and card; merge and push when asked."""
+def finish_run(trainer: Any, setup: Any, push_to_hub: bool = False, token: str | None = None) -> Path:
+    """Save the final adapter/model, its processor and card; merge and push when asked (with
+    ``token``, kept out of the saved arguments)."""
     args = setup.training
     output_dir = Path(args.output_dir)
     trainer.save_model(str(output_dir))
@@ -112,7 +113,7 @@ def finish_run(trainer: Any, setup: Any, push_to_hub: bool = False) -> Path:
         trainer.processing_class.save_pretrained(merged_dir)
         logger.info("merged weights written to %s", merged_dir)
     if push_to_hub:
-        push_folder(output_dir, args.hub_model_id, private=args.hub_private_repo, token=args.hub_token)
+        push_folder(output_dir, args.hub_model_id, private=args.hub_private_repo, token=token)
     return output_dir
 
 

@@ -130,3 +130,32 @@ def test_transformers_backend_batches_a_local_model(tiny_model_dir):
     assert all(isinstance(r, str) for r in first)
     again = LLM(backend, ReplyCache(None), Sampling(max_tokens=6), 0, Counter())
     assert asyncio.run(run(texts, again)) == first  # greedy decoding: deterministic
+
+
+def test_credentials_in_base_url_never_reach_the_log_and_an_unset_key_is_announced(monkeypatch):
+    import io
+    import logging
+
+    from mmalign.redact import install_log_redaction
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.INFO)
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    try:
+        install_log_redaction()  # what every command line does
+        with ChatServer() as server:
+            secret_url = server.base_url.replace("http://", "http://alice:s3cret@")
+            backend = OpenAIBackend("fake-model", secret_url, "NO_SUCH_KEY_VAR", 1, 5.0, FAST, Counter())
+            llm = LLM(backend, ReplyCache(None), Sampling(), 0, Counter())
+            assert asyncio.run(llm.complete(user("hi"))) == "echo: hi"
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    log = stream.getvalue()
+    assert "HTTP Request: POST http://***@127.0.0.1" in log  # the client did log the URL it called
+    assert "s3cret" not in log and "alice" not in log
+    assert "api_key_env=NO_SUCH_KEY_VAR: the variable is not set; sending no API key" in log

@@ -4,6 +4,7 @@ through the ``openai`` package's async client, with bounded concurrency and our 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 from collections import Counter
@@ -12,6 +13,8 @@ import openai
 
 from .base import Backend, Messages, Sampling
 from .retry import RetryPolicy, TransientReplyError, call_with_retries
+
+logger = logging.getLogger(__name__)
 
 
 class OpenAIBackend(Backend):
@@ -29,9 +32,11 @@ class OpenAIBackend(Backend):
     ):
         super().__init__(model)
         # Local servers need no key; the client insists on one, so an unset variable sends a dummy.
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=os.environ.get(api_key_env) or "none", timeout=timeout, max_retries=0
-        )
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if not key:
+            logger.warning("api_key_env=%s: the variable is %s; sending no API key (fine for a local server "
+                           "without one)", api_key_env, "not set" if api_key_env else "not named")
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=key or "none", timeout=timeout, max_retries=0)
         self.semaphore = asyncio.Semaphore(concurrency)
         self.retry = retry or RetryPolicy()
         self.counters = counters if counters is not None else Counter()
