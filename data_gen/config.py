@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mmalign.config import build_config, load_values
+from mmalign.config import build_config, check_ranges, load_values
 from mmalign.errors import ConfigError
 
 PIPELINES = ("halva", "selfalign", "autotag")
@@ -142,5 +142,23 @@ def shard_path(path: str | Path, shard_index: int, num_shards: int) -> Path:
     return path.with_name(f"{path.stem}-{shard_index:05d}-of-{num_shards:05d}{path.suffix}")
 
 
+#: settings of the right type that cannot work (``max_items=-1`` would drop the last item)
+GEN_BOUNDS = {
+    "max_items": (1, True, "use at least one item (or leave it unset for all)"),
+    "num_frames": (1, True, "a video needs at least one frame"),
+    "max_qa": (0, True, "a count cannot be negative"),
+    "max_concepts": (1, True, "a response names at least one concept"),
+    "max_tokens": (1, True, "a reply needs at least one token"),
+    "max_new_tokens": (1, True, "an answer needs at least one token"),
+    "llm_batch_size": (1, True, "a batch holds at least one request"),
+    "answer_batch_size": (1, True, "a batch holds at least one question"),
+    "commit_every": (1, True, "commit after at least one item"),
+    "max_retries": (0, True, "a count cannot be negative"),
+    "request_timeout": (0, False, "a timeout must be positive"),
+}
+
+
 def load_gen_config(argv: list[str]) -> GenConfig:
-    return build_config(GenConfig, load_values(argv, "gen"))
+    values = load_values(argv, "gen")
+    check_ranges(values, GEN_BOUNDS)
+    return build_config(GenConfig, values)

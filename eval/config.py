@@ -24,7 +24,7 @@ class EvalConfig:
     output_dir: str | None = field(default=None, metadata={"help": "Predictions and results; default outputs/eval/<benchmark>-<model>."})
     overwrite: bool = field(default=False, metadata={"help": "Discard earlier predictions in output_dir instead of resuming."})
     media_root: str | None = field(default=None, metadata={"help": "Directory the benchmark's images or videos are in."})
-    num_frames: int | None = field(default=16, metadata={"help": "Frames sampled uniformly per video."})
+    num_frames: int | None = field(default=None, metadata={"help": "Frames sampled uniformly per video (16 unless fps is set)."})
     fps: float | None = field(default=None, metadata={"help": "Sample videos at this rate instead of num_frames."})
     batch_size: int = 8
     max_new_tokens: int | None = field(default=None, metadata={"help": "Default: the benchmark's own."})

@@ -18,7 +18,7 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 from transformers import set_seed
 
-from mmalign.config import build_config, load_values
+from mmalign.config import SAMPLING_BOUNDS, build_config, check_ranges, choose_frame_sampling, load_values, typed_keys
 from mmalign.errors import ConfigError, DataError
 
 from .benchmarks import benchmark_class
@@ -30,10 +30,15 @@ from .results import flatten, fmt, markdown_table, write_results
 
 logger = logging.getLogger("mmalign.eval")
 
+EVAL_BOUNDS = {**SAMPLING_BOUNDS, "batch_size": (1, True, "a batch holds at least one item"),
+               "num_beams": (1, True, "beam search keeps at least one beam")}
+
 
 def load_eval_config(argv: list[str]) -> EvalConfig:
     """Recipe (``recipes/eval/``) + ``key=value`` overrides → the benchmark's validated config."""
     values = load_values(argv, "eval")
+    choose_frame_sampling(values, typed_keys(argv))
+    check_ranges(values, EVAL_BOUNDS)
     cls = benchmark_class(values.get("benchmark") or "").config_cls
     config = build_config(cls, values)
     if not config.model:

@@ -212,8 +212,8 @@ def build_setup(values: dict[str, Any], typed: set[str] | None = None) -> TrainS
     if not split["model"].get("model"):
         raise ConfigError("no model given: set model=HUB_ID_OR_PATH")
     split["training"].setdefault("output_dir", "outputs/" + Path(str(split["model"]["model"])).name + f"-{method}")
-    _choose_frame_sampling(split["data"], typed)
-    check_ranges(split)
+    choose_frame_sampling(split["data"], typed)
+    check_ranges({key: value for group in split.values() for key, value in group.items()}, TRAIN_BOUNDS)
     try:
         built = {name: groups[name](**kwargs) for name, kwargs in split.items()}
     except (ValueError, TypeError) as err:
@@ -232,40 +232,44 @@ def _checkpointing_spelling(key: str) -> str:
             return CHECKPOINTING + key[len(spelling):]
     return key
 
-#: (group, key, lowest value, whether the lowest is allowed, why) for keys whose type allows
-#: values that would crash late or silently train something else
-_LOWER_BOUNDS = (
-    ("training", "learning_rate", 0, True, "a learning rate cannot be negative"),
-    ("training", "per_device_train_batch_size", 1, True, "each step needs at least one pair"),
-    ("training", "gradient_accumulation_steps", 1, True, "a step accumulates at least one batch"),
-    ("training", "num_train_epochs", 0, False, "training needs a positive number of epochs"),
-    ("training", "alpha", 0, True, "a negative KL weight rewards moving away from the reference"),
-    ("training", "beta", 0, False, "the reward scale must be positive"),
-    ("model", "lora_r", 1, True, "a LoRA rank is at least 1"),
-    ("model", "lora_alpha", 0, False, "the LoRA scale must be positive"),
-    ("model", "lora_dropout", 0, True, "a dropout rate lies in [0, 1)"),
-    ("data", "num_frames", 1, True, "a video needs at least one frame"),
-    ("data", "fps", 0, False, "a sampling rate must be positive"),
-    ("data", "max_samples", 1, True, "use at least one pair (or leave max_samples unset for all)"),
-)
+#: key → (lowest value, whether the lowest itself is allowed, why): values of the right type that
+#: would crash late or silently do something else (``max_samples=-1`` drops the last item)
+Bounds = dict[str, tuple[float, bool, str]]
+SAMPLING_BOUNDS: Bounds = {
+    "num_frames": (1, True, "a video needs at least one frame"),
+    "fps": (0, False, "a sampling rate must be positive"),
+    "max_samples": (1, True, "use at least one (or leave it unset for all)"),
+}
+TRAIN_BOUNDS: Bounds = {
+    **SAMPLING_BOUNDS,
+    "learning_rate": (0, True, "a learning rate cannot be negative"),
+    "per_device_train_batch_size": (1, True, "each step needs at least one pair"),
+    "gradient_accumulation_steps": (1, True, "a step accumulates at least one batch"),
+    "num_train_epochs": (0, False, "training needs a positive number of epochs"),
+    "alpha": (0, True, "a negative KL weight rewards moving away from the reference"),
+    "beta": (0, False, "the reward scale must be positive"),
+    "lora_r": (1, True, "a LoRA rank is at least 1"),
+    "lora_alpha": (0, False, "the LoRA scale must be positive"),
+    "lora_dropout": (0, True, "a dropout rate lies in [0, 1)"),
+}
 
 
-def check_ranges(split: dict[str, dict[str, Any]]) -> None:
+def check_ranges(values: dict[str, Any], bounds: Bounds) -> None:
     """Values of the right type that cannot work: one line each, before anything loads."""
-    for group, key, lowest, inclusive, why in _LOWER_BOUNDS:
-        value = split[group].get(key)
+    for key, (lowest, inclusive, why) in bounds.items():
+        value = values.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if value < lowest or (value == lowest and not inclusive):
                 raise ConfigError(f"{key}={value}: {why}")
-    dropout = split["model"].get("lora_dropout")
+    dropout = values.get("lora_dropout")
     if isinstance(dropout, (int, float)) and dropout >= 1:
         raise ConfigError(f"lora_dropout={dropout}: a dropout rate lies in [0, 1)")
-    if split["training"].get("max_steps") == 0 or (split["training"].get("max_steps") or -1) < -1:
-        raise ConfigError(f"max_steps={split['training']['max_steps']}: give a positive number of steps, "
-                          "or -1 to train for num_train_epochs")
+    max_steps = values.get("max_steps")
+    if isinstance(max_steps, int) and (max_steps == 0 or max_steps < -1):
+        raise ConfigError(f"max_steps={max_steps}: give a positive number of steps, or -1 to train for num_train_epochs")
 
 
-def _choose_frame_sampling(data: dict[str, Any], typed: set[str] | None) -> None:
+def choose_frame_sampling(data: dict[str, Any], typed: set[str] | None) -> None:
     """Videos are sampled by ``num_frames`` or by ``fps``: with both set, the one typed on the command
     line wins over the recipe's, with a notice; both from the same place is an error."""
     if data.get("num_frames") is None or data.get("fps") is None:

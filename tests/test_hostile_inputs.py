@@ -234,6 +234,8 @@ GEN_CASES = {
     "closed_kind_without_question_answers": Case("gen_pairs", lambda tmp, a: _vg(
         tmp, a, lambda files: None, "vg_files=[objects,attributes,relationships,question_answers]", drop="question_answers"), "accepted"),
     "autotag_file_not_utf8": Case("gen_pairs", _autotag_not_utf8, "error", ("{tmp}/prefs.jsonl:2: not UTF-8 text (byte 0xff",)),
+    "max_items_negative": Case("gen_pairs", lambda tmp, a: [*_autotag_not_utf8(tmp, a), "max_items=-1"], "error",
+                               ("max_items=-1: use at least one item",)),
 }
 
 
@@ -274,6 +276,22 @@ EVAL_CASES = {
     "video_start_not_a_number": Case("evaluate", _mvbench_start, "error",
                                      ("action_sequence.json:2: record 'action_sequence/0': field 'start' must be a number, got 'soon'",)),
 }
+
+def _pope(*extra: str) -> Callable[[Path, dict], list[str]]:
+    def build(tmp: Path, assets: dict) -> list[str]:
+        import eval_fixtures as fx
+
+        return [*fx.args(fx.pope(tmp / "data")), "model=unused", *extra]
+
+    return build
+
+
+EVAL_CASES.update({
+    "eval_max_samples_negative": Case("evaluate", _pope("max_samples=-1"), "error", ("max_samples=-1: use at least one",)),
+    "eval_batch_size_zero": Case("evaluate", _pope("batch_size=0"), "error", ("batch_size=0: a batch holds at least one item",)),
+    "eval_num_frames_and_fps_both_typed": Case("evaluate", _pope("num_frames=8", "fps=2"), "error",
+                                               ("num_frames=8 and fps=2 are both set",)),
+})
 
 CASES = {**TRAIN_CASES, **GEN_CASES, **EVAL_CASES}
 
