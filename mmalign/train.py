@@ -96,6 +96,7 @@ def run(setup: TrainSetup) -> Any:
         require = setup.run.method in ("dpa", "rrpo", "rrpo_nokl")
         longest = check_data(dataset, collator, require, state)
         logger.info("checked %d pairs; longest sample %d tokens", len(dataset), longest)
+    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)  # before the model loads
 
     set_seed(args.seed)
     # The adapter is seeded again right before it is created, so it does not depend on how the
@@ -109,7 +110,7 @@ def run(setup: TrainSetup) -> Any:
         ref_model=frozen_reference(model, setup.model, bf16=args.bf16, fp16=args.fp16),
         data_collator=collator,
     )
-    trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    trainer.train(resume_from_checkpoint=resume)
     output_dir = finish_run(trainer, setup, push_to_hub, hub_token)
     if setup.run.compare_on_world:
         if world is None or not str(base_model).startswith("world://"):

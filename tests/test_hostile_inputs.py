@@ -168,6 +168,8 @@ TRAIN_CASES = {
     "output_dir_is_a_file": Case("train", _file_as_output_dir, "error", ("output_dir={tmp}/taken is a file, not a directory",)),
     "recipe_a_yaml_list": _recipe_case("- method: dpa\n- model: x\n", "{tmp}/mine.yaml: a recipe must be a mapping"),
     "recipe_yaml_syntax_error": _recipe_case("method: dpa\nmodel: [x\nalpha: 1\n", "{tmp}/mine.yaml:", "invalid YAML"),
+    "resume_from_a_missing_checkpoint": Case("train", lambda tmp, a: _train(tmp, a, f"resume_from_checkpoint={tmp}/checkpoint-5"),
+                                             "error", ("resume_from_checkpoint={tmp}/checkpoint-5: no such checkpoint folder",)),
     # settings that are fine and must stay so
     "resume_true_before_any_checkpoint": Case("train", lambda tmp, a: _train(tmp, a, "resume_from_checkpoint=true"), "accepted"),
     "recipe_switched_to_dpo": Case("train", lambda tmp, a: _train(tmp, a, "method=dpo"), "accepted",
