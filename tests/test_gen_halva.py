@@ -345,7 +345,7 @@ def test_vg_width_or_box_that_is_not_a_number_is_reported(tmp_path):
 
 
 def test_coco_bbox_or_size_that_is_not_a_number_is_reported(tmp_path):
-    from data_gen.coco import read_coco
+    from mmalign.data_gen.coco import read_coco
 
     images = [{"id": 1, "file_name": "1.jpg", "width": 30, "height": 20}, {"id": 2, "file_name": "2.jpg", "width": "big", "height": 20}]
     anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": ["ten", 0, 5, 5]}, {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]
