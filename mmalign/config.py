@@ -218,9 +218,12 @@ def build_setup(values: dict[str, Any], typed: set[str] | None = None) -> TrainS
         built = {name: groups[name](**kwargs) for name, kwargs in split.items()}
     except (ValueError, TypeError) as err:
         raise ConfigError(f"invalid configuration: {str(err).splitlines()[0]}") from None
+    # Found now rather than when the finished model is saved
     output_dir = Path(built["training"].output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ConfigError(f"output_dir={built['training'].output_dir} is a file, not a directory")
+    existing = next(p for p in (output_dir, *output_dir.parents) if p.exists() or p == p.parent)
+    if existing.exists() and not existing.is_dir():
+        what = "" if existing == output_dir else f": {existing}"
+        raise ConfigError(f"output_dir={built['training'].output_dir}{what} is a file, not a directory")
     return TrainSetup(built["run"], built["model"], built["data"], built["training"], values)
 
 
@@ -231,6 +234,7 @@ def _checkpointing_spelling(key: str) -> str:
         if key in (spelling, f"{spelling}_kwargs"):
             return CHECKPOINTING + key[len(spelling):]
     return key
+
 
 #: key → (lowest value, whether the lowest itself is allowed, why): values of the right type that
 #: would crash late or silently do something else (``max_samples=-1`` drops the last item)
