@@ -30,6 +30,7 @@ from .data.dataset import (
     validate_dataset,
 )
 from .data.readers import read_conversations, read_pairs
+from .data.sampling import balance_yes_no
 from .errors import DataError, MMAlignError
 from .hub import finish_run
 from .models import frozen_reference, load_model, load_processor
@@ -77,16 +78,24 @@ def run(setup: TrainSetup) -> Any:
         # where more threads wait on each other.
         torch.set_num_threads(1)
 
+    args.apply_global_batch_size(state.num_processes)
+    logger.info("%s; method %s; %s", args.effective_batch(state.num_processes), setup.run.method, settings_line(setup))
+
     processor = load_processor(setup.model)
     pairs = read_pairs(data.train_file, data.format)
+    if data.balance_yes_no:
+        pairs, counts = balance_yes_no(pairs, args.seed)
+        logger.info("balance_yes_no: %d yes and %d no pairs kept, %d dropped", counts["yes"], counts["no"], counts["dropped"])
     if data.max_samples:
         pairs = pairs[: data.max_samples]
     references = None
     if data.ref_file and trainer_cls.uses_reference_samples:
         references = read_conversations(data.ref_file, data.ref_format)
-    media = MediaOptions(data.media_root, data.num_frames, data.fps)
+    media = MediaOptions(data.media_root, data.num_frames, data.fps, data.frame_sampling)
     dataset = PairDataset(pairs, references, media, seed=args.seed)
-    collator = PreferenceCollator(processor, max_length=args.max_length)
+    collator = PreferenceCollator(
+        processor, max_length=args.max_length, system_prompt=data.system_prompt, pad_to_square=data.pad_to_square
+    )
     if setup.run.validate_data:
         require = setup.run.method in ("dpa", "rrpo", "rrpo_nokl")
         longest = check_data(dataset, collator, require, state)
@@ -119,6 +128,25 @@ def run(setup: TrainSetup) -> Any:
 
             compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
     return trainer
+
+
+#: training settings named in the start-up line, when the method has them
+_SETTINGS = ("alpha", "beta", "gamma", "phrase_reduction", "reward_level", "variant", "learning_rate",
+             "lr_scheduler_type", "num_train_epochs", "max_length", "disable_dropout")
+
+
+def settings_line(setup: TrainSetup) -> str:
+    """The settings that decide what a run computes, in one line (printed at start)."""
+    training, model, data = setup.training, setup.model, setup.data
+    parts = [f"{name}={getattr(training, name)}" for name in _SETTINGS if hasattr(training, name)]
+    if model.use_peft:
+        parts.append(f"lora r={model.lora_r} alpha={model.lora_alpha} dropout={model.lora_dropout}")
+    parts.append("precision=" + ("bf16" if training.bf16 else "fp16" if training.fp16 else "fp32"))
+    if data.system_prompt:
+        parts.append("system prompt set")
+    if data.pad_to_square:
+        parts.append("images padded to square")
+    return ", ".join(parts)
 
 
 def process_state(args: Any) -> PartialState:

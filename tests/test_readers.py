@@ -411,3 +411,19 @@ def test_in_memory_helpers():
     assert pair.source == "mem:1" and pair.num_phrases == 2
     conv = conversation_from_dict({"prompt": "Q", "response": "A"}, "auto", "mem:2", "r")
     assert conv.turns == [("user", "Q"), ("assistant", "A")]
+
+
+def test_official_rrpo_video_under_media_path(tmp_path):
+    # the official RRPO loader reads the video from media_path; without it the pair would train text-only
+    record = rrpo_record(5, media_path="videos/clip5.mp4")
+    del record["video"]
+    both = rrpo_record(6, video="clip6", media_path="videos/clip6.mp4")
+    first, second = read_pairs(write_jsonl(tmp_path / "rrpo.jsonl", [record, both]))
+    assert first.video == "videos/clip5.mp4" and second.video == "videos/clip6.mp4"
+
+
+def test_official_dpa_raw_answer_is_kept_for_yes_no_balancing(tmp_path):
+    path = tmp_path / "dpa.json"
+    path.write_text(json.dumps([dpa_record("q1", tag="qa", raw_answer="No"), dpa_record("c1")]))
+    qa, closed = read_pairs(path)
+    assert (qa.kind, qa.answer) == ("qa", "No") and closed.answer is None

@@ -99,6 +99,7 @@ def pair_from_dict(raw: dict, format: str = "auto", source: str = "<memory>", in
         video=video,
         kind=kind,
         source=source,
+        answer=raw.get("raw_answer") if isinstance(raw.get("raw_answer"), str) else None,
     )
 
 
@@ -226,7 +227,8 @@ def _media_fields(raw: dict) -> tuple[list[Any], str | None]:
         images = []
     elif not isinstance(images, list):
         images = [images]
-    video = raw.get("video") or None
+    # The official RRPO loader reads the video from ``media_path`` (``video`` may name it only).
+    video = raw.get("media_path") or raw.get("video") or None
     if video is not None and not isinstance(video, str):
         raise TypeError("field 'video' must be a path")
     if images and video:

@@ -48,6 +48,20 @@ class PreferenceConfig(TrainingArguments):
         default_factory=lambda: {"use_reentrant": False},
         metadata={"help": "Non-reentrant checkpointing works with frozen inputs (LoRA)."},
     )
+    disable_dropout: bool = field(
+        default=True,
+        metadata={
+            "help": "Set every dropout of the policy and the reference to p=0 (LoRA's included), as the official "
+            "HALVA/RRPO trainers and TRL's DPOTrainer do: the policy and reference forwards then agree."
+        },
+    )
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pairs per optimizer step over all processes; sets gradient_accumulation_steps from the "
+            "number of processes and per_device_train_batch_size (it must divide evenly)."
+        },
+    )
     padding_free: bool | str = field(
         default="auto",
         metadata={
@@ -60,7 +74,33 @@ class PreferenceConfig(TrainingArguments):
     def __post_init__(self):
         if self.padding_free not in (True, False, "auto"):
             raise ValueError(f"padding_free must be true, false or auto, got {self.padding_free!r}")
+        if self.global_batch_size is not None and self.global_batch_size <= 0:
+            raise ValueError(f"global_batch_size must be positive, got {self.global_batch_size}")
         super().__post_init__()
+
+    def apply_global_batch_size(self, num_processes: int) -> None:
+        """Set ``gradient_accumulation_steps`` so that one optimizer step sees ``global_batch_size`` pairs.
+
+        Raises :class:`ConfigError` when ``global_batch_size`` is not a multiple of
+        ``per_device_train_batch_size × num_processes``.
+        """
+        if self.global_batch_size is None:
+            return
+        per_step = self.per_device_train_batch_size * num_processes
+        if self.global_batch_size % per_step:
+            raise ConfigError(
+                f"global_batch_size={self.global_batch_size} is not a multiple of per_device_train_batch_size "
+                f"({self.per_device_train_batch_size}) x processes ({num_processes}) = {per_step}"
+            )
+        self.gradient_accumulation_steps = self.global_batch_size // per_step
+
+    def effective_batch(self, num_processes: int) -> str:
+        """One line: pairs per optimizer step and how they are made up."""
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps * num_processes
+        return (
+            f"effective batch: {total} pairs per optimizer step ({self.per_device_train_batch_size} per device x "
+            f"{self.gradient_accumulation_steps} accumulation steps x {num_processes} processes)"
+        )
 
 
 class PreferenceTrainer(Trainer):
@@ -96,6 +136,10 @@ class PreferenceTrainer(Trainer):
         # Our losses are already means; the Trainer must divide by accumulation steps itself.
         self.model_accepts_loss_kwargs = False
         self.ref_model = ref_model
+        if args.disable_dropout:
+            disable_dropout(model)
+            if ref_model is not None:
+                disable_dropout(ref_model)
         if ref_model is not None:
             ref_model.eval().requires_grad_(False)
             if self.is_deepspeed_enabled:
@@ -224,6 +268,30 @@ class PreferenceTrainer(Trainer):
             "phrase_accuracy": ((margin > 0) & mask).sum() / real,
             "phrase_margin": torch.where(mask, margin, 0).sum() / real,
         }
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout of ``model``, as the official HALVA/RRPO trainers and TRL's DPOTrainer do.
+
+    That is the ``nn.Dropout`` modules (LoRA's included), and the attention dropout that
+    transformers' attention layers read from a float attribute at every forward, and the configs'
+    dropout probabilities (so that nothing built later from them brings dropout back).
+    """
+    configs = {}
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "to_dict"):
+            configs[id(config)] = config
+    for config in configs.values():
+        subs = [getattr(config, key, None) for key in getattr(config, "sub_configs", {})]
+        for sub in [config, *(c for c in subs if c is not None)]:
+            for key, value in list(vars(sub).items()):
+                if "dropout" in key and isinstance(value, float):
+                    setattr(sub, key, 0.0)
 
 
 def _scalar(value: Any, device: torch.device) -> torch.Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..losses import dpa_loss, token_kl
+from ..losses import PHRASE_REDUCTIONS, dpa_loss, token_kl
 from .base import PreferenceConfig, PreferenceTrainer
 
 
@@ -16,6 +16,21 @@ class DPAConfig(PreferenceConfig):
     """DPA: L = L_a + α·L_d (arXiv 2405.18654). Official α: LLaVA-1.5 7B 0.4, 13B 0.5."""
 
     alpha: float = field(default=0.4, metadata={"help": "Weight of the token-wise KL term L_d."})
+    phrase_reduction: str = field(
+        default="official",
+        metadata={
+            "help": "How L_a averages phrase terms: official (over the batch's B×N slot matrix, empty slots "
+            "counting log 2, as the official HALVA code and the α it was tuned with) or per_phrase (over "
+            "real phrases only)."
+        },
+    )
+
+    def __post_init__(self):
+        if self.phrase_reduction not in PHRASE_REDUCTIONS:
+            raise ValueError(
+                f"phrase_reduction must be one of {', '.join(PHRASE_REDUCTIONS)}, got {self.phrase_reduction!r}"
+            )
+        super().__post_init__()
 
 
 class DPATrainer(PreferenceTrainer):
@@ -45,8 +60,9 @@ class DPATrainer(PreferenceTrainer):
             kl_reference = self.split_pair(kl_reference)[0]
         kl = token_kl(kl_policy.logits, kl_reference.logits, kl_policy.response_mask)
 
-        loss = dpa_loss(chosen_phrases, rejected_phrases, mask, kl, alpha)
-        align = dpa_loss(chosen_phrases.detach(), rejected_phrases.detach(), mask, torch.zeros_like(kl), 0.0)
+        reduction = self.args.phrase_reduction
+        loss = dpa_loss(chosen_phrases, rejected_phrases, mask, kl, alpha, reduction)
+        align = dpa_loss(chosen_phrases.detach(), rejected_phrases.detach(), mask, torch.zeros_like(kl), 0.0, reduction)
         metrics = {
             "loss/align": align,
             "loss/kl": kl.mean(),
