@@ -289,5 +289,7 @@ def test_global_batch_size_sets_gradient_accumulation():
     )
     setup.training.apply_global_batch_size(num_processes=4)
     assert setup.training.gradient_accumulation_steps == 4
-    with pytest.raises(ConfigError, match="global_batch_size=64 is not a multiple of .* 3"):
+    with pytest.raises(ConfigError, match=r"global_batch_size=64 is not a multiple of .* processes \(3\)"):
         setup.training.apply_global_batch_size(num_processes=3)
+    with pytest.raises(ConfigError, match="give one of them"):
+        build_setup({"model": "m", "global_batch_size": 64, "gradient_accumulation_steps": 2, "use_cpu": True})

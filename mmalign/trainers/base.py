@@ -74,8 +74,14 @@ class PreferenceConfig(TrainingArguments):
     def __post_init__(self):
         if self.padding_free not in (True, False, "auto"):
             raise ValueError(f"padding_free must be true, false or auto, got {self.padding_free!r}")
-        if self.global_batch_size is not None and self.global_batch_size <= 0:
-            raise ValueError(f"global_batch_size must be positive, got {self.global_batch_size}")
+        if self.global_batch_size is not None:
+            if self.global_batch_size <= 0:
+                raise ValueError(f"global_batch_size must be positive, got {self.global_batch_size}")
+            if self.gradient_accumulation_steps != 1:
+                raise ValueError(
+                    f"global_batch_size={self.global_batch_size} sets gradient_accumulation_steps itself: give one "
+                    "of them (global_batch_size=null to set gradient_accumulation_steps)"
+                )
         super().__post_init__()
 
     def apply_global_batch_size(self, num_processes: int) -> None:
