@@ -138,7 +138,8 @@ _SETTINGS = ("alpha", "beta", "gamma", "phrase_reduction", "reward_level", "vari
 def settings_line(setup: TrainSetup) -> str:
     """The settings that decide what a run computes, in one line (printed at start)."""
     training, model, data = setup.training, setup.model, setup.data
-    parts = [f"{name}={getattr(training, name)}" for name in _SETTINGS if hasattr(training, name)]
+    values = {name: getattr(training, name) for name in _SETTINGS if hasattr(training, name)}
+    parts = [f"{name}={getattr(value, 'value', value)}" for name, value in values.items()]  # enums by value
     if model.use_peft:
         parts.append(f"lora r={model.lora_r} alpha={model.lora_alpha} dropout={model.lora_dropout}")
     parts.append("precision=" + ("bf16" if training.bf16 else "fp16" if training.fp16 else "fp32"))
