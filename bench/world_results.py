@@ -59,7 +59,7 @@ def method_recipe(method: str, work: Path) -> Path:
 
 def selfalign_pairs(seed: int, work: Path, max_items: int) -> Path:
     """RRPO's pairs for the world of ``seed``: the base model's own captions (resumable)."""
-    from mmalign.demo import prepare_world
+    from mmalign.world.assets import prepare_world
 
     assets = prepare_world(seed)
     out = work / f"seed-{seed}" / "selfalign.jsonl"

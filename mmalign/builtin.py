@@ -1,5 +1,6 @@
 """Built-in assets: ``tiny://`` names that build a tiny model and pair set offline (the smoke recipe),
-and ``world://`` names for the embedded experiment (:mod:`mmalign.demo`).
+and the one door to the embedded experiment (:mod:`mmalign.world`): ``world://`` names, which
+:func:`mmalign.world.assets.resolve_world` resolves.
 
 ``model=tiny://llava`` (or ``tiny://qwen2_vl``, ``tiny://llava_onevision``) builds a small, randomly
 initialised model of that family with :func:`mmalign.tiny.build_tiny_vlm`; ``train_file=tiny://pairs``
@@ -16,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .cache import cache_dir
 from .data.jsonio import write_jsonl
 
 PREFIX = "tiny://"
@@ -26,14 +28,11 @@ NUM_PAIRS = 96
 NUM_REFS = 48
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("MMALIGN_CACHE", Path.home() / ".cache" / "mmalign")).expanduser()
-
-
 def resolve_builtins(setup: Any) -> Any:
     """Replace ``tiny://`` and ``world://`` names in a :class:`~mmalign.config.TrainSetup` by built
-    local paths; returns the world's assets (:class:`mmalign.demo.WorldAssets`) when it names any."""
-    from .demo import resolve_world
+    local paths; returns the world's assets (:class:`mmalign.world.assets.WorldAssets`) when it
+    names any, else None."""
+    from .world.assets import resolve_world
 
     assets = resolve_world(setup)
     data = setup.data

@@ -122,7 +122,7 @@ def run(setup: TrainSetup) -> Any:
         if world is None or not str(base_model).startswith("world://"):
             logger.info("compare_on_world: the model is not the world's base (model=world://base); no comparison")
         else:  # every process takes a share of the scenes, once the main one has saved the model
-            from .demo import compare_on_world
+            from .world.comparison import compare_on_world
 
             state.wait_for_everyone()
 
