@@ -174,10 +174,26 @@ def mvbench(root: Path) -> dict:
 
 
 def mlvu(root: Path) -> dict:
+    """MLVU's release layout: ``json/`` holds the seven multiple-choice tasks and the two generation
+    tasks (no candidates); videos in ``video/<task file stem>/``."""
     _video(root / "video" / "1_plotQA" / "movie_1.mp4", 4)
+    _video(root / "video" / "2_needle" / "needle_1.mp4", 5)
     _json(root / "json" / "1_plotQA.json", [
         {"video": "movie_1.mp4", "duration": 2, "question": "What colour is the car?", "candidates": ["red", "blue", "green", "white"],
          "answer": "green", "question_type": "plotQA"},
+    ])
+    _json(root / "json" / "2_needle.json", [
+        {"video": "needle_1.mp4", "duration": 2, "question": "What does the inserted clip show?",
+         "candidates": ["a cat", "a boat", "a clock", "a tree"], "answer": "a boat", "question_type": "findNeedle"},
+        {"video": "needle_1.mp4", "duration": 2, "question": "What colour is the boat?",
+         "candidates": ["red", "blue", "green", "white"], "answer": "white", "question_type": "findNeedle"},
+    ])
+    _json(root / "json" / "8_sub_scene.json", [
+        {"video": "movie_1.mp4", "duration": 2, "question": "Describe the scene.", "answer": "A car drives.",
+         "question_type": "subPlot", "scoring_points": ["a car"]},
+    ])
+    _json(root / "json" / "9_summary.json", [
+        {"video": "movie_1.mp4", "duration": 2, "question": "Summarise the video.", "answer": "A car.", "question_type": "summary"},
     ])
     return {"benchmark": "mlvu", "annotation": str(root / "json"), "media_root": str(root / "video")}
 

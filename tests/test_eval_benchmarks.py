@@ -35,16 +35,29 @@ def scripted_run(tmp_path, build, answers, judge=None, default="I would rather n
 
 def test_pope_scores(tmp_path):
     answers = {
-        "random/1": "Yes", "random/2": "Yes", "random/3": "hmm",  # labels yes, no, yes: TP, FP, miss
+        "random/1": "Yes", "random/2": "Yes", "random/3": "hmm",  # labels yes, no, yes: TP, FP, and "hmm" reads as yes: TP
         "adversarial/1": "No", "adversarial/2": "No", "adversarial/3": "Yes",  # labels no, no, yes: TN, TN, TP
     }
     m = scripted_run(tmp_path, fx.pope, answers)
+    assert m["parsing"] == "official"
+    assert m["random"]["accuracy"] == pytest.approx(200 / 3)
+    assert m["random"]["precision"] == pytest.approx(200 / 3) and m["random"]["recall"] == pytest.approx(100.0)
+    assert m["random"]["yes_ratio"] == pytest.approx(100.0) and m["random"]["unparseable"] == 0
+    assert m["adversarial"]["f1"] == pytest.approx(100.0)
+    assert m["mean"]["accuracy"] == pytest.approx((200 / 3 + 100) / 2)
+    assert m["mean"]["f1"] == pytest.approx((80 + 100) / 2)  # random: 2·(2/3)·1 / (2/3 + 1) = 0.8
+
+
+def test_pope_strict_parsing(tmp_path):
+    answers = {"random/1": "Yes", "random/2": "Yes", "random/3": "hmm", "adversarial/1": "No", "adversarial/2": "No",
+               "adversarial/3": "Yes"}
+    values = fx.pope(tmp_path / "data")
+    config = load_eval_config(fx.args(values) + ["model=unused", f"output_dir={tmp_path / 'out'}", "strict_parsing=true"])
+    m = run(config, backend=Scripted(answers))
+    # "hmm" is unreadable: a missed yes, kept in the denominator
+    assert m["parsing"] == "strict" and m["random"]["unparseable"] == 1
     assert m["random"]["accuracy"] == pytest.approx(100 / 3)
     assert m["random"]["precision"] == pytest.approx(50.0) and m["random"]["recall"] == pytest.approx(50.0)
-    assert m["random"]["yes_ratio"] == pytest.approx(200 / 3) and m["random"]["unparseable"] == 1
-    assert m["adversarial"]["f1"] == pytest.approx(100.0)
-    assert m["mean"]["accuracy"] == pytest.approx((100 / 3 + 100) / 2)
-    assert m["mean"]["f1"] == pytest.approx((50 + 100) / 2)
 
 
 def test_chair_scores(tmp_path):
@@ -132,7 +145,7 @@ def test_tvbench_scores(tmp_path):
     "name,answers,accuracy",
     [
         ("mvbench", {"action_sequence/0": "B", "episodic_reasoning/0": "A"}, 50.0),  # B right, Monica is B
-        ("mlvu", {"1_plotQA/0": "The car is green."}, 100.0),  # read from the option text
+        ("mlvu", {"1_plotQA/0": "(C) green", "2_needle/0": "B", "2_needle/1": "D."}, 200 / 3),  # "D." is not "D"
         ("videomme", {"001-1": "C. Three.", "001-2": "B"}, 50.0),
         ("longvideobench", {"86CxyhFV9MI_0": "a cup"}, 100.0),  # correct_choice 1 → B
         ("tempcompass", {"1034419625/action/0": "A", "1034419625/direction/0": "A"}, 50.0),
@@ -181,7 +194,7 @@ def test_vcrbench_scores(tmp_path):
 IMAGE = sorted(fx.IMAGE_BENCHMARKS)
 VIDEO = sorted(fx.VIDEO_BENCHMARKS)
 #: items in each fixture (counted by hand from tests/eval_fixtures.py)
-NUM_ITEMS = {"chair": 3, "pope": 6, "amber": 6, "mme": 8, "mmhal": 3, "tvbench": 3, "mvbench": 2, "mlvu": 1,
+NUM_ITEMS = {"chair": 3, "pope": 6, "amber": 6, "mme": 8, "mmhal": 3, "tvbench": 3, "mvbench": 2, "mlvu": 3,
              "videomme": 2, "longvideobench": 1, "tempcompass": 2, "vidhalluc": 2, "videohallucer": 8, "vcrbench": 2}
 
 
