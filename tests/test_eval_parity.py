@@ -7,6 +7,7 @@ official script's formula, written out in the test, and by hand in the comments.
 
 from __future__ import annotations
 
+import json
 import re
 
 import eval_fixtures as fx
@@ -218,3 +219,85 @@ def test_videomme_leaves_unreadable_answers_out(tmp_path):
     assert m["accuracy"] == pytest.approx(50.0)  # strict: unreadable counts as wrong
     m = scored(tmp_path, fx.videomme, {"001-1": "Based on the video, three.", "001-2": "The answer is A"}, name="odd")
     assert m["accuracy"] == pytest.approx(50.0)  # "Based" reads as B (wrong); the prefix goes, then A
+
+
+# ------------------------------------------------------------------------------------------ CHAIR
+def test_chair_equals_eval_chair(tmp_path):
+    answers = {
+        "1": "A man skiing down a snowy hill next to two parked cars.",
+        "2": "Two goats near a plate of bagels and a street light.",
+        "3": "A plant and a bat beside a potted plant. A baseball bat leans on the wall.",
+        "4": "Cars parked on the street.",
+    }
+    # By hand, with CHAIR's rules: the words each caption names (lemma → category), its tokens after
+    # the two-word merge, and the image's truth (instances + objects of its reference captions).
+    mentioned = {
+        1: ["person", "skis", "car"],  # man; skiing (a verb: ski); cars ("parked cars" is no rule)
+        2: ["sheep", "donut", "traffic light"],  # goats, bagels, "street light"; a plate is nothing
+        3: ["potted plant", "baseball bat"],  # "plant" and "bat" alone are not in the table
+        4: ["car"],  # "cars parked": the car counts
+    }
+    tokens = {1: 13, 2: 11, 3: 16, 4: 6}  # 2: "street light" is one token; 3: so are "potted plant", "baseball bat"
+    truth = {1: {"person", "skis"}, 2: {"sheep", "donut", "bench"}, 3: {"potted plant", "baseball bat"}, 4: {"person"}}
+    # eval_chair.py's arithmetic
+    hallucinated = {i: [c for c in cs if c not in truth[i]] for i, cs in mentioned.items()}
+    chair_s = sum(bool(h) for h in hallucinated.values()) / 4
+    chair_i = sum(map(len, hallucinated.values())) / sum(map(len, mentioned.values()))
+    recall = sum(len(set(cs) & truth[i]) for i, cs in mentioned.items()) / sum(map(len, truth.values()))
+    length = sum(tokens.values()) / 4
+    assert (chair_s, chair_i, recall, length) == (0.75, 3 / 9, 6 / 8, 11.5)
+
+    m = scored(tmp_path, fx.coco_awkward, answers)
+    assert m["chair_s"] == pytest.approx(100 * chair_s) and m["chair_i"] == pytest.approx(100 * chair_i)
+    assert m["recall"] == pytest.approx(100 * recall) and m["length"] == pytest.approx(length)
+    assert m["nlp"] in ("nltk", "offline")
+    details = json.loads((tmp_path / "out" / "chair_details.json").read_text())
+    assert {i: [c for _, c in details[str(i)]["mentioned"]] for i in mentioned} == mentioned
+
+
+# ------------------------------------------------------------------------------------------ AMBER
+def official_amber_discriminative(answers: dict[str, str], truths: dict[str, str]) -> dict[str, float]:
+    """inference.py's overall discriminative arithmetic."""
+    correct = sum((truths[k] == "yes" and a == "Yes") or (truths[k] != "yes" and a == "No") for k, a in answers.items())
+    said_no = [k for k, a in answers.items() if a == "No"]
+    precision = round(sum(truths[k] == "no" for k in said_no) / len(said_no) * 100, 1)
+    no_truths = [k for k in answers if truths[k] != "yes"]
+    recall = round(sum(answers[k] == "No" for k in no_truths) / len(no_truths) * 100, 1)
+    f1 = round(2 * (precision / 100) * (recall / 100) / ((precision / 100) + (recall / 100) + 0.0001) * 100, 1)
+    return {"accuracy": round(correct / len(answers) * 100, 1), "precision": precision, "recall": recall, "f1": f1}
+
+
+def test_amber_equals_inference_py(tmp_path):
+    answers = {
+        "1": "Dogs run on the lawn. A man is sailing past a tree, and two puppies chase a frisbee under the sky.",
+        "2": "There is a kitten on the couch and a hot dog on the plate.",
+        "1005": "Yes", "1006": "No", "1007": "no", "1008": "Yes, it is.",
+    }
+    # By hand: the nouns of each response that are in the vocabulary ("Dogs" keeps its capital and
+    # is no vocabulary word; "sailing" is a verb; "hot dog" is two tokens, so only "dog" counts).
+    nouns = {1: ["lawn", "tree", "puppy", "frisbee", "sky"], 2: ["kitten", "couch", "dog"]}
+    hallucinated = {1: ["tree", "frisbee"], 2: ["dog"]}  # sky is a safe word; lawn, puppy, kitten, couch are truths'
+    covered, hallu_covered = {1: 2, 2: 2}, {1: 1, 2: 1}  # grass and dog; cat and sofa / frisbee (not boat); dog
+    chair = round(sum(map(len, hallucinated.values())) / sum(map(len, nouns.values())) * 100, 1)
+    cover = round(sum(covered.values()) / 4 * 100, 1)
+    hal = round(100 - sum(not h for h in hallucinated.values()) / 2 * 100, 1)
+    cog = round(sum(hallu_covered.values()) / 3 * 100, 1)
+    assert (chair, cover, hal, cog) == (37.5, 100.0, 100.0, 66.7)
+    truths = {"1005": "yes", "1006": "no", "1007": "no", "1008": "yes"}
+    discriminative = official_amber_discriminative({k: answers[k] for k in truths}, truths)
+    assert discriminative == {"accuracy": 50.0, "precision": 100.0, "recall": 50.0, "f1": 66.7}
+
+    m = scored(tmp_path, fx.amber_awkward, answers)
+    g = m["generative"]
+    assert (g["chair"], g["cover"], g["hal"], g["cog"]) == (chair, cover, hal, cog)
+    assert g["num_mentions"] == 8 and g["nlp"] in ("nltk", "offline")
+    overall = m["discriminative"]["overall"]
+    assert {k: overall[k] for k in discriminative} == discriminative
+    assert m["amber_score"] == pytest.approx((100 - chair + discriminative["f1"]) / 2)
+    assert set(m["discriminative"]) == {"overall", "existence", "attribute", "action", "number", "relation"}
+
+
+def test_amber_strict_reads_yes_and_no_words(tmp_path):
+    answers = {"1005": "Yes", "1006": "No", "1007": "no", "1008": "Yes, it is."}
+    m = scored(tmp_path, fx.amber_awkward, answers, "strict_parsing=true")
+    assert m["discriminative"]["overall"]["accuracy"] == 100.0 and m["discriminative"]["overall"]["f1"] == 100.0
