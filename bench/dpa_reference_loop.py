@@ -118,7 +118,8 @@ def main() -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from mmalign.demo import compare_on_world, prepare_world  # the world's files and its scoring only
+    from mmalign.world.assets import prepare_world  # the world's files
+    from mmalign.world.comparison import compare_on_world  # and its scoring
 
     assets = prepare_world(args.seed, progress=False)
     processor = AutoProcessor.from_pretrained(assets.base)
