@@ -21,10 +21,13 @@ official ones exactly. Otherwise an offline path does the same three steps with 
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 
 NLTK, OFFLINE = "nltk", "offline"
+NLTK_DATA = ("punkt_tab", "averaged_perceptron_tagger_eng", "wordnet")
+logger = logging.getLogger("mmalign.eval")
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +42,11 @@ def backend() -> str:
         nltk.pos_tag(nltk.word_tokenize("two dogs ran."))
         WordNetLemmatizer().lemmatize("dogs")
     except (ImportError, LookupError, OSError):
+        logger.warning(
+            "nltk's data is not installed: words are tagged and lemmatised by the offline path, which can differ "
+            "from the official CHAIR/AMBER scripts on a few words (python -m nltk.downloader %s installs it)",
+            " ".join(NLTK_DATA),
+        )
         return OFFLINE
     return NLTK
 

@@ -74,6 +74,13 @@ def test_chair_from_files_without_reference_captions(tmp_path):
     assert result["recall"] == pytest.approx(100 * 4 / 6)  # (2 + 1 + 1 + 0) of (2 + 2 + 1 + 1)
 
 
+def test_ground_truth_reads_reference_captions_of_the_scored_images_only():
+    from mmalign.eval.metrics.chair import ground_truth
+
+    assert ground_truth(INSTANCES, COCO_CAPTIONS)[2] == {"dining table", "cup", "laptop"}  # the caption adds the laptop
+    assert ground_truth(INSTANCES, COCO_CAPTIONS, images=[1])[2] == {"dining table", "cup"}  # image 2 is not scored
+
+
 def test_chair_rejects_unknown_images():
     with pytest.raises(ValueError, match="image id 99"):
         chair({99: "A dog."}, INSTANCES)
