@@ -30,11 +30,14 @@ NUM_REFS = 48
 
 def resolve_builtins(setup: Any) -> Any:
     """Replace ``tiny://`` and ``world://`` names in a :class:`~mmalign.config.TrainSetup` by built
-    local paths; returns the world's assets (:class:`mmalign.world.assets.WorldAssets`) when it
-    names any, else None."""
+    local paths; returns the world's assets (:class:`mmalign.world.assets.WorldAssets`, or
+    :class:`mmalign.world.video_demo.VideoWorldAssets` for ``world://video_*``) when it names any,
+    else None."""
     from .world.assets import resolve_world
+    from .world.video_demo import resolve_video_world
 
-    assets = resolve_world(setup)
+    video = resolve_video_world(setup)  # world://video_* names first: the image world's resolver rejects them
+    assets = video or resolve_world(setup)
     data = setup.data
     if str(data.train_file).startswith(PREFIX) or str(data.ref_file or "").startswith(PREFIX):
         root = build_demo_data()

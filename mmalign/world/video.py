@@ -77,7 +77,7 @@ class VideoWorldConfig:
 
     num_frames: int = 8
     cell_px: int = 16
-    unusual_share: float = 0.15
+    unusual_share: float = 0.3
     fps: int = 4
 
     def __post_init__(self) -> None:
