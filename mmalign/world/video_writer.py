@@ -51,7 +51,7 @@ from .video import (
 SPLITS = ("train", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_video_world.json"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 LETTERS = string.ascii_uppercase
 
 
@@ -152,7 +152,7 @@ def _write_into(root: Path, world: VideoWorld, counts: dict[str, int]) -> None:
             question = world.multiple_choice(clip, task)
             questions.append({"video": video, "clip_id": clip_id, "kind": clip.kind, **question})
             heldout.append(_conversation(f"{split}-{clip_id}-mc", video, mc_prompt(question["question"], question["candidates"]),
-                                         LETTERS[question["candidates"].index(question["answer"])]))
+                                         mc_answer(question)))
             heldout.append(_conversation(f"{split}-{clip_id}-caption", video, CAPTION_PROMPT, world.caption(clip)))
         paths.mc_dir(split).mkdir(parents=True)
         paths.mc_file(split).write_text(
@@ -163,6 +163,13 @@ def _write_into(root: Path, world: VideoWorld, counts: dict[str, int]) -> None:
 def mc_prompt(question: str, candidates: list[str]) -> str:
     """A multiple-choice prompt as the video evaluator and the selfalign pipeline write it."""
     return "\n".join([question, *(f"{LETTERS[i]}. {c}" for i, c in enumerate(candidates)), MC_HINT])
+
+
+def mc_answer(question: dict[str, Any]) -> str:
+    """The answer to a multiple-choice question as the world's models give it: the letter in
+    parentheses, ``(B)``. The opening parenthesis keeps the letter ``A`` apart from the article
+    that opens captions, so that the first answer token says the format and the second the choice."""
+    return f"({LETTERS[question['candidates'].index(question['answer'])]})"
 
 
 def _conversation(record_id: str, video: str, prompt: str, answer: str) -> dict[str, Any]:
@@ -177,7 +184,7 @@ def training_conversations(world: VideoWorld, clip_id: int, video: str, clip: Cl
     for task in TASKS:
         mc = world.multiple_choice(clip, task)
         out.append(_conversation(f"train-{clip_id}-{task}-mc", video, mc_prompt(mc["question"], mc["candidates"]),
-                                 LETTERS[mc["candidates"].index(mc["answer"])]))
+                                 mc_answer(mc)))
         question, answer = world.yes_no(clip, task, rng)
         out.append(_conversation(f"train-{clip_id}-{task}-yesno", video, f"{question}\n{YESNO_HINT}", answer))
         short = world.short(clip, task)
