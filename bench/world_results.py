@@ -173,7 +173,7 @@ def video_table(results: dict[str, list[dict]]) -> str:
 
 
 def video_chart(results: dict[str, list[dict]], output: Path) -> Path:
-    from eval.compare import plot
+    from mmalign.eval.compare import plot
 
     from mmalign.world.video import TASKS
 

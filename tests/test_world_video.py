@@ -12,8 +12,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from data_gen.matching import answer_type
-from eval.benchmarks.mc_formats import read_mvbench_style
+from mmalign.data_gen.matching import answer_type
+from mmalign.eval.benchmarks.mc_formats import read_mvbench_style
 from mmalign.data.media import load_video
 from mmalign.data.readers import read_conversations
 from mmalign.world.render import GLYPHS

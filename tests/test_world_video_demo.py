@@ -44,8 +44,8 @@ def test_tiny_video_recipe_aligns_the_base_on_its_own_mistakes(reduced):
     assert (out / "world_comparison.md").read_text().startswith("Held-out video world clips (6 usual, 6 unusual)")
 
     # The pairs are the base's own answers on the original clips: ask the base again.
-    from eval.benchmarks.base import Item
-    from eval.generation import Sampling, TransformersBackend
+    from mmalign.eval.benchmarks.base import Item
+    from mmalign.eval.generation import Sampling, TransformersBackend
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     pairs = [json.loads(line) for line in assets.pairs.read_text().splitlines()]

@@ -43,8 +43,8 @@ def test_reduced_build_loads_answers_and_is_cached(world, tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(out).eval()
     processor = AutoProcessor.from_pretrained(out)
     assert type(model).__name__ == "LlavaOnevisionForConditionalGeneration"
-    from eval.benchmarks.base import Item
-    from eval.generation import Sampling, TransformersBackend
+    from mmalign.eval.benchmarks.base import Item
+    from mmalign.eval.generation import Sampling, TransformersBackend
 
     item = Item(id="0", prompt="Describe the video.", video=str(world.root / "videos/1.mp4"))
     assert len(TransformersBackend(model, processor, num_frames=8).generate([item], Sampling(max_new_tokens=4))) == 1

@@ -11,9 +11,9 @@ show that it reads unusual clips better while staying close to its base (``recip
 Everything is built for the recipe's ``seed`` and cached under ``$MMALIGN_CACHE/video_world/seed-<seed>``.
 After training, with ``compare_on_world: true``, :func:`compare_on_video_world` asks the base and the
 aligned model the held-out usual and unusual clips' multiple-choice questions with the project's
-video multiple-choice evaluator (``eval.benchmarks.video_mc``, the TVBench/MVBench layout), measures
+video multiple-choice evaluator (``mmalign.eval.benchmarks.video_mc``, the TVBench/MVBench layout), measures
 the aligned model's token KL from its base on the held-out clips' true answers and captions
-(``eval.benchmarks.divergence``), and prints the side-by-side table (also written to
+(``mmalign.eval.benchmarks.divergence``), and prints the side-by-side table (also written to
 ``world_comparison.json`` / ``.md`` in the output folder).
 """
 
@@ -84,8 +84,8 @@ def generate_selfalign_pairs(base: Path, root: Path, output: Path, seed: int, pr
                              overrides: tuple[str, ...] = ()) -> Path:
     """Run the real ``selfalign`` pipeline with the base on the world's training questions
     (resumable: a finished run is a no-op)."""
-    from data_gen.config import load_gen_config
-    from data_gen.runner import generate
+    from mmalign.data_gen.config import load_gen_config
+    from mmalign.data_gen.runner import generate
 
     config = load_gen_config([
         "recipe=selfalign_video_world", f"model={base}", f"input_file={root / 'selfalign_questions.jsonl'}",
@@ -130,9 +130,9 @@ def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, m
     scores, prints and returns the result, the others return an empty dict."""
     from accelerate import PartialState
 
-    import eval.runner
-    from eval.benchmarks.divergence import DivergenceConfig
-    from eval.benchmarks.video_mc import VideoMCConfig
+    from mmalign.eval.benchmarks.divergence import DivergenceConfig
+    from mmalign.eval.benchmarks.video_mc import VideoMCConfig
+    from mmalign.eval.runner import run as run_eval
 
     from .video_writer import VideoWorldPaths
 
@@ -153,13 +153,13 @@ def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, m
                 media_root=str(assets.root), num_frames=frames, batch_size=50, max_samples=samples,
                 output_dir=str(out), overwrite=label != "base", dtype="float32",
             )
-            rows[label][split] = eval.runner.run(config, show=False)
+            rows[label][split] = run_eval(config, show=False)
     divergence = DivergenceConfig(
         benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base,
         ref_file=str(assets.heldout_conversations), media_root=str(assets.root), num_frames=frames,
         batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
     )  # every held-out clip, whatever ``samples``
-    kl = eval.runner.run(divergence, show=False).get("kl_per_token")
+    kl = run_eval(divergence, show=False).get("kl_per_token")
     if not PartialState().is_main_process:
         return {}
     result = {"world": "video", "method": method, "kl_per_token": kl,
