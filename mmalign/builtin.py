@@ -31,10 +31,10 @@ NUM_REFS = 48
 def resolve_builtins(setup: Any) -> Any:
     """Replace ``tiny://`` and ``world://`` names in a :class:`~mmalign.config.TrainSetup` by built
     local paths; returns the world's assets (:class:`mmalign.world.assets.WorldAssets`, or
-    :class:`mmalign.world.video_demo.VideoWorldAssets` for ``world://video_*``) when it names any,
+    :class:`mmalign.world.video_assets.VideoWorldAssets` for ``world://video_*``) when it names any,
     else None."""
     from .world.assets import resolve_world
-    from .world.video_demo import resolve_video_world
+    from .world.video_assets import resolve_video_world
 
     video = resolve_video_world(setup)  # world://video_* names first: the image world's resolver rejects them
     assets = video or resolve_world(setup)

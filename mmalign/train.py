@@ -125,11 +125,9 @@ def run(setup: TrainSetup) -> Any:
             from .world.comparison import compare_on_world
 
             state.wait_for_everyone()
-            compare = getattr(world, "compare", None)  # the video world's assets compare themselves
-            if compare is None:
-                compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
-            else:
-                compare(setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
+            if getattr(world, "world", "image") == "video":
+                from .world.video_comparison import compare_on_video_world as compare_on_world
+            compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
     return trainer
 
 

@@ -134,11 +134,15 @@ def test_written_world_reads_back_through_the_project_readers(tmp_path):
 
     # selfalign questions: their answer types as the pipeline detects them
     records = [json.loads(line) for line in paths.selfalign_questions.read_text().splitlines()]
+    train_clips = [json.loads(line) for line in paths.clips("train").read_text().splitlines()]
     assert len(records) == 12 * 3
     for r in records:
         assert answer_type(r["answer"], r.get("options"), 3) == r["answer_type"]
-        if r["answer_type"] == "mc":
-            assert r["answer"] in r["options"]
+        if r["answer_type"] == "mc":  # the letter of the clip's true option
+            clip = next(c for c in train_clips if c["clip_id"] == int(r["id"].split("-")[1]))
+            truth = {"moving_direction": clip["direction"], "appearing_object": clip["appearing"]}.get(r["task"])
+            chosen = r["options"]["ABCDEFGH".index(r["answer"])]
+            assert chosen == truth if truth else (clip["appearing"] in chosen) != (clip["move_at"] < clip["appear_at"])
 
     # cached: the same world is reused, another one replaces it
     stamp = paths.manifest()

@@ -8,7 +8,8 @@ clips_<split>.jsonl                     the clips as drawn (kind, events, captio
 train_conversations.jsonl               pretraining samples: per training clip its caption and its
                                         questions in every format (LLaVA conversation format)
 selfalign_questions.jsonl               questions on the training clips for the selfalign pipeline
-                                        ({id, question, answer, options?, video, answer_type})
+                                        ({id, question, answer, options?, video, answer_type}; a
+                                        multiple-choice answer is the option's letter)
 mc/<split>/json/clips.json              held-out multiple-choice questions, MVBench/TVBench layout
                                         ({video, question, candidates, answer, question_type}; the
                                         evaluator groups them by question_type, the task)
@@ -51,7 +52,7 @@ from .video import (
 SPLITS = ("train", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_video_world.json"
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
 LETTERS = string.ascii_uppercase
 
 
@@ -205,7 +206,9 @@ def selfalign_questions(world: VideoWorld, clip_id: int, video: str, clip: Clip,
         record: dict[str, Any] = {"id": f"train-{clip_id}-{task}", "video": video, "task": task, "kind": clip.kind}
         if form == "mc":
             mc = world.multiple_choice(clip, task)
-            record.update(question=mc["question"], options=mc["candidates"], answer=mc["answer"], answer_type="mc")
+            # the answer as its letter: an option text may itself open with "A " ("A bee appears.")
+            record.update(question=mc["question"], options=mc["candidates"],
+                          answer=LETTERS[mc["candidates"].index(mc["answer"])], answer_type="mc")
         elif form == "yesno":
             question, answer = world.yes_no(clip, task, rng)
             record.update(question=question, answer=answer, answer_type="yesno")
