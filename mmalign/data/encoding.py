@@ -190,10 +190,11 @@ def encode(
     texts = [s.text for s in sequences]
     add_special = _add_special_tokens(tokenizer, texts[0])
     kwargs = dict(processor_kwargs or {})
-    images = [image for s in sequences for image in s.images]
     videos = [s.video for s in sequences if s.video is not None]
-    if images:
-        kwargs["images"] = images
+    if any(s.images for s in sequences):
+        # One list per text: Gemma 3's and Idefics3/SmolVLM's processors assign images to texts
+        # only this way; the others accept it too.
+        kwargs["images"] = [list(s.images) for s in sequences]
     if videos:
         kwargs["videos"] = [clip.frames for clip in videos]
         kwargs.setdefault("do_sample_frames", False)

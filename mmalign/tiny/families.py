@@ -1,6 +1,8 @@
 """The tiny model families: config, random weights and processor, saved like a Hub checkpoint.
 
-``build_tiny_vlm(family=...)`` builds one of:
+``build_tiny_vlm(family=...)`` builds one of :data:`FAMILIES`: the three below, and those of
+:mod:`mmalign.tiny.more_families` (Qwen2.5-VL, Qwen3-VL, Gemma 3, SmolVLM, InternVL, LLaVA-NeXT,
+LLaVA-NeXT-Video, Mistral 3).
 
 ``"llava"``
     ``LlavaForConditionalGeneration``: CLIP vision tower (32 px, patch 8) + Llama text model.
@@ -30,12 +32,25 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import build_cached
-from .templates import _FAMILY_TOKENS, CHAT_TEMPLATES
+from .templates import _END_OF_TURN, _FAMILY_TOKENS, _NAMED_TOKENS, CHAT_TEMPLATES
 from .tokenizer import _resolve_kind, train_tokenizer
 
 __all__ = ["FAMILIES", "build_tiny_vlm"]
 
-FAMILIES = ("llava", "qwen2_vl", "llava_onevision")
+FAMILIES = (
+    "llava",
+    "qwen2_vl",
+    "llava_onevision",
+    # mmalign.tiny.more_families
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "gemma3",
+    "smolvlm",
+    "internvl",
+    "llava_next",
+    "llava_next_video",
+    "mistral3",
+)
 
 # Bumped whenever the produced files change, so that cached builds are rebuilt.
 _FORMAT_VERSION = 1
@@ -90,7 +105,7 @@ def build_tiny_vlm(
     are safe: the loser discards its copy.
 
     Args:
-        family: ``"llava"``, ``"qwen2_vl"`` or ``"llava_onevision"`` (see the module docstring).
+        family: one of :data:`FAMILIES` (see this module's and :mod:`.more_families`' docstrings).
         output_dir: where to save.
         corpus: extra text for the tokenizer (the built-in English word list is always added).
         tokenizer_kind: ``"bpe"``, ``"wordpiece"`` or ``"metaspace"`` (see ``train_tokenizer``).
@@ -123,6 +138,7 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
         special_tokens=named,
         extra_special_tokens=extras,
         add_bos_token=add_bos,
+        named_tokens=_NAMED_TOKENS.get(family),
     )
     template = CHAT_TEMPLATES[family]
     tokenizer.chat_template = template
@@ -134,7 +150,9 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     }
     text_kwargs = dict(_TEXT, max_position_embeddings=4096, tie_word_embeddings=False, **ids)
 
-    builder = {"llava": _build_llava, "qwen2_vl": _build_qwen2_vl, "llava_onevision": _build_llava_onevision}
+    from .more_families import BUILDERS
+
+    builder = {"llava": _build_llava, "qwen2_vl": _build_qwen2_vl, "llava_onevision": _build_llava_onevision, **BUILDERS}
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
         torch.manual_seed(seed)
         model, processor = builder[family](tokenizer, template, text_kwargs)
@@ -143,9 +161,12 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     # Qwen2-VL) also carry them at the top level, where some callers look: set both.
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
         setattr(model.config, name, ids[name])
+    # Generation stops at the eos and, where the family's turns end with another token, at that
+    # one too (as the checkpoints' generation_config.json list them).
+    stop = [ids["eos_token_id"]] + [tokenizer.convert_tokens_to_ids(t) for t in _END_OF_TURN.get(family, ())]
     model.generation_config = GenerationConfig(
         bos_token_id=ids["bos_token_id"],
-        eos_token_id=ids["eos_token_id"],
+        eos_token_id=stop if len(stop) > 1 else stop[0],
         pad_token_id=ids["pad_token_id"],
         do_sample=False,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -357,9 +358,13 @@ def packing_unsupported(model: torch.nn.Module) -> str | None:
 
     Packing needs the language model to take 1-D position ids that restart at every sample. Models
     with multimodal rotary positions (Qwen2-VL, Qwen2.5-VL, Qwen3-VL …) compute 3-D positions from
-    the whole padded batch, so they are excluded.
+    the whole padded batch, so they are excluded; so are models that take ``token_type_ids``
+    (Gemma 3, PaliGemma: image tokens attend to each other both ways), a per-token input that
+    packed rows do not carry.
     """
     base = _base_model(model)
+    if "token_type_ids" in inspect.signature(base.forward).parameters:
+        return f"{type(base).__name__} takes token_type_ids (two-way attention over image tokens), which packed rows cannot carry"
     text_config = base.config.get_text_config()
     rope = getattr(text_config, "rope_parameters", None) or getattr(text_config, "rope_scaling", None) or {}
     if hasattr(base, "get_rope_index") or hasattr(getattr(base, "model", None), "get_rope_index") or (
