@@ -169,8 +169,8 @@ def test_a_training_step_on_video_pairs(family, tiny_model_dir, demo_data, tmp_p
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_evaluator_answers_a_prompt(family, tiny_model, tmp_path, video_file):
-    from eval.benchmarks.base import Item
-    from eval.generation import Sampling, TransformersBackend, render_prompt
+    from mmalign.eval.benchmarks.base import Item
+    from mmalign.eval.generation import Sampling, TransformersBackend, render_prompt
 
     model, processor = tiny_model(family)
     make_image(5).save(tmp_path / "q.png")
