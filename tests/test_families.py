@@ -24,16 +24,6 @@ from mmalign.data.tags import parse_tags
 from mmalign.scoring import score_pairs
 from mmalign.tiny import FAMILIES, make_image, write_video
 
-# These templates write a newline after the end-of-turn token, which the encoder still scores
-# (one token too many) until it scores only a response's text and its end-of-turn token.
-_NEWLINE_AFTER_TURN = {"qwen2_vl", "llava_onevision", "qwen2_5_vl", "qwen3_vl", "gemma3", "smolvlm", "internvl"}
-
-
-def _scoring_cases(cases):
-    mark = pytest.mark.xfail(reason="the encoder scores the newline after the end-of-turn token", strict=False)
-    return [pytest.param(*case, marks=mark) if case[0] in _NEWLINE_AFTER_TURN else pytest.param(*case) for case in cases]
-
-
 METHODS = [("dpa", {}), ("rrpo", {"alpha": 0.01, "beta": 0.1}), ("dpo", {}), ("tdpo", {"variant": "tdpo2"})]
 
 RECORD = {
@@ -92,7 +82,7 @@ def _expected(processor, family, prompt, response, media_type, processor_media):
     return inputs, scored, phrase_of
 
 
-@pytest.mark.parametrize("family", _scoring_cases([(f,) for f in FAMILIES]))
+@pytest.mark.parametrize("family", FAMILIES)
 def test_encoding_scores_the_response_and_its_end_of_turn_and_marks_phrases(family, tiny_model, video_file):
     _, processor = tiny_model(family)
     tokenizer = processor.tokenizer
@@ -116,7 +106,7 @@ def test_encoding_scores_the_response_and_its_end_of_turn_and_marks_phrases(fami
 
 
 @pytest.mark.parametrize(
-    "family,media_type", _scoring_cases([(f, "image") for f in FAMILIES] + [(f, "video") for f in VIDEO_FAMILIES])
+    "family,media_type", [(f, "image") for f in FAMILIES] + [(f, "video") for f in VIDEO_FAMILIES]
 )
 def test_score_pairs_equals_a_forward_of_each_response_alone(family, media_type, tiny_model, video_file):
     model, processor = tiny_model(family)
