@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -171,10 +170,9 @@ def test_family_loads_and_runs_on_images(family, tiny_model):
     image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN[family])
     assert (inputs["input_ids"] == image_id).sum(dim=1).tolist() == [TOKENS_PER_56PX_IMAGE[family]] * 2
 
-    start = time.perf_counter()
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000  # tiny: a forward takes milliseconds
     with torch.no_grad():
         logits = model(**inputs).logits
-    assert time.perf_counter() - start < 1.0
     assert logits.shape == (2, inputs["input_ids"].shape[1], vocab)
     assert torch.isfinite(logits).all()
 
