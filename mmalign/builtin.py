@@ -3,8 +3,8 @@ and the one door to the embedded experiment (:mod:`mmalign.world`): ``world://``
 :func:`mmalign.world.assets.resolve_world` resolves.
 
 ``model=tiny://llava`` (or any other family of :data:`mmalign.tiny.FAMILIES`: ``tiny://qwen2_5_vl``,
-``tiny://gemma3`` …) builds a small, randomly initialised model of that family with :func:`mmalign.tiny.build_tiny_vlm`; ``train_file=tiny://pairs``
-and ``ref_file=tiny://refs`` write a small set of shape pictures with tagged correct/hallucinated
+``tiny://gemma3`` …) builds a small, randomly initialised model of that family with
+:func:`mmalign.tiny.build_tiny_vlm`; ``train_file=tiny://pairs`` and ``ref_file=tiny://refs`` write a small set of shape pictures with tagged correct/hallucinated
 descriptions. Everything is deterministic and cached under ``$MMALIGN_CACHE`` (default
 ``~/.cache/mmalign``), so the real loading code (``from_pretrained``, the JSONL readers) runs on it.
 """
