@@ -34,6 +34,7 @@ from typing import Any
 from ..cache import build_cached
 from .templates import _END_OF_TURN, _FAMILY_TOKENS, _NAMED_TOKENS, CHAT_TEMPLATES
 from .tokenizer import _resolve_kind, train_tokenizer
+from .vision import _IMG, _PATCH, _image_processor, _require_torchvision
 
 __all__ = ["FAMILIES", "build_tiny_vlm"]
 
@@ -61,8 +62,6 @@ _TEXT = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
 )
 _FAMILY_VOCAB = 1024  # trained vocabulary of the family tokenizers (+ special tokens)
-_IMG = 32  # CLIP / SigLIP tower input size
-_PATCH = 8  # CLIP / SigLIP patch size -> (32 / 8)^2 = 16 patches
 _OV_PINPOINTS = [[_IMG * i, _IMG * j] for i in range(1, 4) for j in range(1, 4)]
 _QWEN_MIN_PIXELS = 56 * 56
 _QWEN_MAX_PIXELS = 112 * 112
@@ -180,25 +179,6 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     finally:
         if not bars_were_disabled:
             hf_logging.enable_progress_bar()
-
-
-def _image_processor(name: str, **kwargs: Any) -> Any:
-    """The torchvision-backed image processor ``name`` where torchvision is installed, else its
-    PIL twin ``<name>Pil`` (transformers 5 ships both; ``AutoProcessor`` picks the same way)."""
-    import transformers
-    from transformers.utils import is_torchvision_available
-
-    return getattr(transformers, name if is_torchvision_available() else name + "Pil")(**kwargs)
-
-
-def _require_torchvision(family: str) -> None:
-    from transformers.utils import is_torchvision_available
-
-    if not is_torchvision_available():
-        raise ImportError(
-            f"the tiny {family!r} model needs torchvision: transformers' video processors are "
-            "torchvision-only (install torch and torchvision as a matching pair, see DESIGN.md §7)"
-        )
 
 
 def _build_llava(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> tuple[Any, Any]:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .families import _IMG, _PATCH, _image_processor, _require_torchvision
+from .vision import _IMG, _PATCH, _image_processor, _require_torchvision
 
 _QWEN3_PATCH = 16
 
