@@ -96,6 +96,7 @@ def run(setup: TrainSetup) -> Any:
     collator = PreferenceCollator(
         processor, max_length=args.max_length, system_prompt=data.system_prompt, pad_to_square=data.pad_to_square
     )
+    longest = None
     if setup.run.validate_data:
         require = setup.run.method in ("dpa", "rrpo", "rrpo_nokl")
         longest = check_data(dataset, collator, require, state)
@@ -112,6 +113,7 @@ def run(setup: TrainSetup) -> Any:
         processing_class=processor,
         ref_model=frozen_reference(model, setup.model, bf16=args.bf16, fp16=args.fp16),
         data_collator=collator,
+        longest_sample=longest,
     )
     resume = args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "last"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..losses import PHRASE_REDUCTIONS, dpa_loss, token_kl
+from ..losses import PHRASE_REDUCTIONS, dpa_loss
 from .base import PreferenceConfig, PreferenceTrainer
 
 
@@ -48,17 +48,18 @@ class DPATrainer(PreferenceTrainer):
     def preference_loss(self, model, batch):
         alpha = self.args.alpha
         kl_on_pair = "reference" not in batch
-        scores = self.policy_scores(model, batch["pair"], keep_logits=kl_on_pair)
-        chosen, rejected = self.split_pair(scores)
+        kl_mode = "grad" if alpha > 0 else "metric"
+        scores = self.score_rows(
+            model, batch["pair"], pairs=True, reference=kl_on_pair, kl=kl_mode if kl_on_pair else None
+        )
+        chosen, rejected = self.split_pair(scores.policy)
         chosen_phrases, rejected_phrases, mask = self.phrase_tensors(chosen, rejected)
 
-        kl_batch = batch["pair"] if kl_on_pair else batch["reference"]
-        with contextlib.nullcontext() if alpha > 0 else torch.no_grad():
-            kl_policy = chosen if kl_on_pair else self.policy_scores(model, kl_batch, keep_logits=True)
-        kl_reference = self.reference_scores(model, kl_batch, keep_logits=True)
         if kl_on_pair:
-            kl_reference = self.split_pair(kl_reference)[0]
-        kl = token_kl(kl_policy.logits, kl_reference.logits, kl_policy.response_mask)
+            kl = scores.kl[: chosen_phrases.shape[0]]
+        else:
+            with contextlib.nullcontext() if alpha > 0 else torch.no_grad():
+                kl = self.score_rows(model, batch["reference"], pairs=False, reference=True, kl=kl_mode).kl
 
         reduction = self.args.phrase_reduction
         loss = dpa_loss(chosen_phrases, rejected_phrases, mask, kl, alpha, reduction)
