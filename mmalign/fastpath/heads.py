@@ -4,6 +4,9 @@ The LM head is applied to at most ``chunk_size`` positions at once; log-softmax,
 scored tokens and the KL(π_ref ‖ π_θ) of each position are computed from that chunk's logits and
 the logits are dropped. Under autograd each chunk is checkpointed, so its logits are recomputed in
 the backward pass instead of being kept: nothing of size positions × vocabulary outlives a chunk.
+Under DeepSpeed ZeRO-3 the LM head's weight is gathered and released around each call, which
+activation checkpointing cannot replay; there each chunk keeps its logits for the backward pass
+(still one chunk per tensor, never the whole batch's).
 Formulas are those of :func:`mmalign.losses.token_logps` and :func:`mmalign.losses.token_kl`.
 """
 
@@ -74,6 +77,8 @@ def score_hidden(
         chunk_size: positions per chunk; default ``CHUNK_ELEMENTS // vocab_size``.
     """
     positions = policy_hidden.shape[0]
+    modules = [h for h in (policy_head, reference_head) if isinstance(h, torch.nn.Module)]
+    replayable = not any(hasattr(p, "ds_id") for h in modules for p in h.parameters())
     if chunk_size is None:
         chunk_size = max(1, CHUNK_ELEMENTS // max(int(vocab_size or 1), 1))
     bounds = torch.searchsorted(token_source, torch.arange(0, positions + chunk_size, chunk_size, device=token_source.device)).tolist()
@@ -87,7 +92,7 @@ def score_hidden(
             labels[lo:hi],
         )
         fn = lambda *a: _chunk(policy_head, reference_head, kl_grad, *a)  # noqa: E731
-        if torch.is_grad_enabled() and policy_hidden.requires_grad:
+        if torch.is_grad_enabled() and policy_hidden.requires_grad and replayable:
             outputs.append(checkpoint(fn, *args, use_reentrant=False))
         else:
             outputs.append(fn(*args))
