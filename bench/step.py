@@ -13,7 +13,9 @@ random bf16 weights (sizes from ``bench/gpu_smoke.py``), LoRA r=128 on every lan
 layer, SDPA. CPU: the same token counts (576 image tokens, a 64-token prompt, 128-token responses
 whose first tagged phrase comes a few tokens in; videos of 336 px frames) on models reduced in width
 and depth (hidden 256, 4 layers, a 1k vocabulary: the LM head's share of the work stays small, as
-at 7B), float32, LoRA r=16. Each step is four pairs (DPA: plus one reference sample per pair).
+at 7B; LLaVA's attention 2 heads of 32, so that attention keeps a share of the work closer to the
+7B model's than a uniform cut gives — Qwen2-VL ties head size to width, so its reduced shape
+over-weights attention, which the shared prefix does not shrink), float32, LoRA r=16. Each step is four pairs (DPA: plus one reference sample per pair).
 
 Contenders, per method:
 
@@ -28,8 +30,9 @@ Contenders, per method:
   rejected concatenated in one policy forward and one reference forward (DPA: plus the reference
   samples under both), full logits at every position, the same loss functions.
 
-Columns: step time median [min–max] over the timed optimizer steps (forward, backward, AdamW; CUDA
-synchronised); × TRL = TRL's default step / this step, so higher is faster; tokens/s = real tokens
+Columns: step time median [min–max] over the timed optimizer steps (forward, backward, AdamW): GPU
+wall clock, CUDA synchronised; CPU: the process's CPU seconds with torch on one thread, so that the
+other jobs of a shared machine stay out of the numbers; × TRL = TRL's default step / this step, so higher is faster; tokens/s = real tokens
 of the batch (both responses of each pair, DPA's reference samples, media tokens included) / median
 step; peak memory (GPU: ``max_memory_allocated``; n/a on CPU); vision tower runs per step and the
 images or videos they encode; LM tokens forwarded per step (rows × width, padding included, every
@@ -69,8 +72,8 @@ CPU_SHAPES: dict[str, dict[str, Any]] = {
     "llava": {
         "vision": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
                        image_size=336, patch_size=14, projection_dim=64),
-        "text": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4,
-                     num_key_value_heads=4, vocab_size=0, max_position_embeddings=8192),
+        "text": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=2,
+                     num_key_value_heads=2, head_dim=32, vocab_size=0, max_position_embeddings=8192),
     },
     "qwen2_vl": {
         "vision": dict(depth=2, embed_dim=64, hidden_size=256, num_heads=2, mlp_ratio=2, patch_size=14,
@@ -171,21 +174,24 @@ class Result:
 
 
 def measure(machine: Machine, result: Result, models: list[torch.nn.Module], step: Callable[[], None]) -> Result:
+    """Time ``step``: wall clock (CUDA synchronised) on a GPU; on CPU the process's CPU time, with
+    torch on one thread, so that other jobs on a shared machine do not enter the numbers."""
     counts = Counts()
     for model in models:
         counts.attach(model)
     sync = torch.cuda.synchronize if machine.cuda else (lambda: None)
+    clock = time.perf_counter if machine.cuda else time.process_time
     if machine.cuda:
         torch.cuda.reset_peak_memory_stats()
     try:
         for i in range(machine.warmup + machine.steps):
             counts.reset()
             sync()
-            start = time.perf_counter()
+            start = clock()
             step()
             sync()
             if i >= machine.warmup:
-                result.times.append(time.perf_counter() - start)
+                result.times.append(clock() - start)
     finally:
         counts.detach()
     result.counts = counts
@@ -275,7 +281,7 @@ def lora_model(machine: Machine, model: torch.nn.Module) -> torch.nn.Module:
 
 
 def mmalign_trainer(machine: Machine, method: str, model, processor, pairs, refs, root: Path, frames: int | None):
-    from mmalign.data.dataset import MediaOptions, PairDataset
+    from mmalign.data.dataset import MediaOptions, PairDataset, PreferenceCollator
     from mmalign.data.readers import conversation_from_dict, pair_from_dict
     from mmalign.trainers import METHODS
 
@@ -290,8 +296,12 @@ def mmalign_trainer(machine: Machine, method: str, model, processor, pairs, refs
         [conversation_from_dict(r, "canonical", "bench", r["id"]) for r in refs] if method == "dpa" else None,
         MediaOptions(str(root), num_frames=frames),
     )
-    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=processor)
-    batch = trainer._prepare_inputs(trainer.data_collator([dataset[i] for i in range(PAIRS)]))
+    collator = PreferenceCollator(processor, max_length=args.max_length)
+    batch = collator([dataset[i] for i in range(PAIRS)])
+    longest = max(int(part["inputs"]["attention_mask"].sum(1).max()) for part in batch.values())
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                          data_collator=collator, longest_sample=longest)  # fmt: skip
+    batch = trainer._prepare_inputs(batch)
     if args.activation_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
@@ -455,7 +465,7 @@ def row(result: Result, trl_step: float | None) -> str:
         "n/a" if result.peak is None else f"{result.peak:.1f}",
         f"{c.vision_runs} ({c.vision_items})",
         f"{c.lm_tokens:,}",
-        f"{c.largest_logits / 1e6:.1f}",
+        f"{c.largest_logits / 1e6:.1f}" if c.largest_logits else "chunked (fused head)",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -503,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         lora_r=128 if cuda else 16 if size == "cpu" else 4,
     )
     if not cuda:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(1)
     started = time.perf_counter()
     print(f"{machine.describe()}; shapes: {size}; {PAIRS} pairs per step", flush=True)
     methods = [m for m in args.methods.split(",") if m]

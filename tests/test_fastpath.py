@@ -223,3 +223,20 @@ def test_fast_path_is_ruled_out_when_the_projector_trains(tiny_model_dir, tmp_pa
 def test_fast_path_false_uses_the_plain_path(tiny_model_dir, tmp_path):
     trainer, _ = _trainer(tiny_model_dir("llava"), tmp_path, "dpo", "image", fast_path=False)
     assert not trainer.fast_path
+
+
+def test_a_zero3_partitioned_head_runs_once_per_forward():
+    # ZeRO-3 gathers a partitioned weight at every call, a collective every process must make
+    # equally often: the head then runs once over all scored positions, whatever the chunk size.
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50, bias=False)
+    head.weight.ds_id = 0  # what DeepSpeed ZeRO-3 puts on the parameters it partitions
+    calls = []
+    head.register_forward_hook(lambda m, a, o: calls.append(o.shape[0]))
+    hidden = torch.randn(7, 8, requires_grad=True)
+    source = torch.arange(7)
+    labels = torch.randint(0, 50, (7,))
+    scores = score_hidden(hidden, source, labels, head, chunk_size=3)
+    scores.policy_logps.sum().backward()
+    assert calls == [7]
+    torch.testing.assert_close(scores.policy_logps, token_logps(head(hidden)[None], labels[None])[0])

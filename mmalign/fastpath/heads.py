@@ -4,9 +4,10 @@ The LM head is applied to at most ``chunk_size`` positions at once; log-softmax,
 scored tokens and the KL(π_ref ‖ π_θ) of each position are computed from that chunk's logits and
 the logits are dropped. Under autograd each chunk is checkpointed, so its logits are recomputed in
 the backward pass instead of being kept: nothing of size positions × vocabulary outlives a chunk.
-Under DeepSpeed ZeRO-3 the LM head's weight is gathered and released around each call, which
-activation checkpointing cannot replay; there each chunk keeps its logits for the backward pass
-(still one chunk per tensor, never the whole batch's).
+Under DeepSpeed ZeRO-3 the LM head's weight is gathered and released around each call, a
+collective that every process must make equally often and that activation checkpointing cannot
+replay; there the head runs once per forward over all scored positions (still only those: never
+the rows × positions × vocabulary of a full forward) and keeps its logits for the backward pass.
 Formulas are those of :func:`mmalign.losses.token_logps` and :func:`mmalign.losses.token_kl`.
 """
 
@@ -71,7 +72,7 @@ def score_hidden(
         policy_hidden: (U, H) final hidden states of the policy at the scored positions.
         token_source: (S,) ascending; token s is predicted at position ``token_source[s]``.
         labels: (S,) token ids.
-        policy_head, reference_head: hidden → logits (the LM heads, softcapping included).
+        policy_head, reference_head: hidden → logits (the LM heads).
         reference_hidden: (U, H) the reference's hidden states, or None (no reference scores, no KL).
         kl_grad: whether the KL carries gradients into the policy (False: a logged metric).
         chunk_size: positions per chunk; default ``CHUNK_ELEMENTS // vocab_size``.
@@ -79,7 +80,9 @@ def score_hidden(
     positions = policy_hidden.shape[0]
     modules = [h for h in (policy_head, reference_head) if isinstance(h, torch.nn.Module)]
     replayable = not any(hasattr(p, "ds_id") for h in modules for p in h.parameters())
-    if chunk_size is None:
+    if not replayable:
+        chunk_size = max(positions, 1)
+    elif chunk_size is None:
         chunk_size = max(1, CHUNK_ELEMENTS // max(int(vocab_size or 1), 1))
     bounds = torch.searchsorted(token_source, torch.arange(0, positions + chunk_size, chunk_size, device=token_source.device)).tolist()
     outputs: list[tuple[torch.Tensor, ...]] = []
