@@ -54,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(USAGE.format(recipes=", ".join(list_recipes())))
         return 0
-    return run_cli("mmalign.train", lambda args: run(load_config(args)), argv)
+    try:
+        return run_cli("mmalign.train", lambda args: run(load_config(args)), argv)
+    finally:
+        # Leave the process group before the interpreter exits: torch and DeepSpeed keep threads
+        # behind it whose destructors otherwise race the exit (an occasional abort on one rank).
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def run(setup: TrainSetup) -> Any:
