@@ -28,7 +28,9 @@ out-of-memory error is a row too, and the next configuration still runs):
   vision tower and projector (their attention is left out, about a tenth of theirs); forwards that
   build a graph are counted again twice for the backward (activation gradients only: the base
   weights are frozen, LoRA's own gradients are left out). Activation recomputation is not counted,
-  as MFU's definition asks. It is an estimate;
+  as MFU's definition asks. With the fast path (the trainers' default) a forwarded row holds a
+  pair's shared prefix and both continuations and counts at its full width; the LM head it runs in
+  chunks outside the model's forward is left out (under 1 % at 7B). It is an estimate;
 - check (rows with padding-free batching on): |loss with padding-free batching − padded loss| on
   the first batch, in eval mode, a numerical check of the packed (variable-length) path.
 
@@ -145,9 +147,11 @@ class FlopCounter:
         if ids is None:
             return
         mask, positions = kwargs.get("attention_mask"), kwargs.get("position_ids")
-        if mask is not None:
+        if torch.is_tensor(mask) and mask.dim() == 4:  # the fast path's shared-prefix rows
+            lengths = [ids.shape[1]] * ids.shape[0]
+        elif torch.is_tensor(mask):
             lengths = mask.sum(dim=-1).flatten().tolist()
-        elif positions is not None and positions.dim() == 2:  # packed: a position 0 starts each sample
+        elif mask is None and positions is not None and positions.dim() == 2:  # packed: a position 0 starts each sample
             starts = (positions[0] == 0).nonzero().flatten().tolist() + [positions.shape[1]]
             lengths = [b - a for a, b in zip(starts, starts[1:])]
         else:
@@ -168,8 +172,11 @@ class FlopCounter:
         training = torch.is_grad_enabled()
         backward = 2 * forward if training else 0  # activation gradients; vision is frozen
         self.flops += forward + backward + 2 * self.vision_params * patches
-        if training:  # the batch's own rows; reference-model forwards repeat them without a graph
-            self.tokens += sum(lengths)
+
+    def count_batch(self, batch: dict[str, Any]) -> None:
+        """Real tokens of a training batch: both responses of every pair and the reference samples."""
+        if self.active:
+            self.tokens += sum(int(part["inputs"]["attention_mask"].sum()) for part in batch.values())
 
 
 def peak_tflops(device_name: str) -> float | None:
@@ -375,6 +382,13 @@ def run_setting(setting: Setting, size: str, device: str, work: Path, steps: tup
     timer = StepTimer(warmup, counter, cuda)
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=processor,
                           data_collator=collator, callbacks=[timer.callback])  # fmt: skip
+    compute_loss = trainer.compute_loss
+
+    def counted_loss(model, inputs, *args, **kwargs):
+        counter.count_batch(inputs)
+        return compute_loss(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = counted_loss
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # stdout is for the table

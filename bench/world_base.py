@@ -3,7 +3,7 @@
     python bench/world_base.py --seeds 0 1 2 [--heldout 200] [--cache DIR] [--json OUT]
 
 For each seed: writes the world (:func:`mmalign.world.write_world`), builds the base model
-(:func:`mmalign.world_model.build_world_vlm`, timed), captions the held-out scenes greedily with
+(:func:`mmalign.world.base_model.build_world_vlm`, timed), captions the held-out scenes greedily with
 the evaluation's transformers backend, and prints per seed and split: CHAIRs (% of captions naming
 an object that is not in the image), CHAIRi (% of object mentions that are such objects), recall
 (% of the image's objects named) and the % of captions naming the group's absent usual member.
@@ -25,9 +25,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mmalign.builtin import cache_dir
+from mmalign.cache import cache_dir
 from mmalign.world import CAPTION_PROMPT, write_world
-from mmalign.world_model import PretrainConfig, build_world_vlm
+from mmalign.world.base_model import PretrainConfig, build_world_vlm
 
 
 def world_chair(captions: list[str], scenes: list[dict], paths, split: str) -> dict[str, float]:

@@ -1,7 +1,9 @@
-"""Base vs DPA, RRPO, DPO and TDPO on the procedural world, over a few seeds: the embedded
-experiment (``python -m mmalign.train recipe=tiny``) run for every method.
+"""Base vs DPA, RRPO, DPO and TDPO on the procedural worlds, over a few seeds: the embedded
+experiments (``python -m mmalign.train recipe=tiny`` for images, ``recipe=tiny_video`` for videos)
+run for every method.
 
     python bench/world_results.py [--seeds 0 1 2] [--methods dpa rrpo dpo tdpo] [--results bench/RESULTS.md]
+    python bench/world_results.py --world video [--methods rrpo rrpo_seqreward rrpo_nokl dpo dpa tdpo] ...
 
 For each seed, every method trains the world's base model (``world://base``, built for that seed)
 with the ``tiny`` recipe's settings (LoRA, learning rate, steps, batch), its own loss settings taken
@@ -13,6 +15,14 @@ and perturbed (``recipes/gen/selfalign_world.yaml``). The script prints a markdo
 mean ± standard deviation over the seeds, appends it to ``--results`` with a chart (PNG beside it),
 and keeps every run's ``world_comparison.json`` under ``--work`` (started again, the script reuses
 the runs that finished; ``--overwrite`` trains them again).
+
+``--world video``: every method trains the video world's base (``world://video_base``) with the
+``tiny_video`` recipe's settings on the same self-alignment pairs, the base's own mistakes on
+original and perturbed training clips (``world://video_pairs``), as the RRPO paper trains its
+baselines on its self-alignment data; loss settings from the paper recipes (RRPO α=0.01, β=0.1,
+and its two ablations: a sequence-level reward, no token-wise KL; DPO β=0.1; DPA α=0.4, its KL on
+the preferred response since the world has no reference set; TDPO2 β=0.1, α=0.5). The table
+gives multiple-choice accuracy on held-out usual and unusual clips and the token KL to the base.
 """
 
 from __future__ import annotations
@@ -41,25 +51,32 @@ METHOD_KEYS = {
     "dpo": {"beta": 0.1},
     "tdpo": {"beta": 0.1, "alpha": 0.5, "variant": "tdpo2"},
     "rrpo": {"alpha": 0.01, "beta": 0.1},
+    "rrpo_seqreward": {"alpha": 0.01, "beta": 0.1},
+    "rrpo_nokl": {"beta": 0.1},
 }
+RECIPES = {"image": "tiny", "video": "tiny_video"}
+DEFAULT_METHODS = {"image": ["dpa", "rrpo", "dpo", "tdpo"],
+                   "video": ["rrpo", "rrpo_seqreward", "rrpo_nokl", "dpo", "dpa", "tdpo"]}
 COLUMNS = [("usual", "chair_s"), ("usual", "chair_i"), ("usual", "recall"),
            ("unusual", "chair_s"), ("unusual", "chair_i"), ("unusual", "recall")]
 
 
-def method_recipe(method: str, work: Path) -> Path:
-    """recipes/tiny.yaml with the method and its loss keys in place of DPA's."""
-    recipe = yaml.safe_load((ROOT / "recipes" / "tiny.yaml").read_text())
+def method_recipe(method: str, work: Path, world: str = "image") -> Path:
+    """The world's recipe (recipes/tiny.yaml or tiny_video.yaml) with the method and its loss keys
+    in place of the recipe's own."""
+    name = RECIPES[world]
+    recipe = yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())
     for key in ("alpha", "beta", "variant"):
         recipe.pop(key, None)
     recipe.update(method=method, **METHOD_KEYS[method])
-    path = work / f"tiny_{method}.yaml"
+    path = work / f"{name}_{method}.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
 
 
 def selfalign_pairs(seed: int, work: Path, max_items: int) -> Path:
     """RRPO's pairs for the world of ``seed``: the base model's own captions (resumable)."""
-    from mmalign.demo import prepare_world
+    from mmalign.world.assets import prepare_world
 
     assets = prepare_world(seed)
     out = work / f"seed-{seed}" / "selfalign.jsonl"
@@ -70,16 +87,16 @@ def selfalign_pairs(seed: int, work: Path, max_items: int) -> Path:
     return out
 
 
-def train(method: str, seed: int, work: Path, extra: list[str], overwrite: bool = False) -> dict:
+def train(method: str, seed: int, work: Path, extra: list[str], overwrite: bool = False, world: str = "image") -> dict:
     """One method on one seed; a finished run (its ``world_comparison.json``) is reused, so a
     killed script started again does only what is missing."""
     out = work / f"seed-{seed}" / method
     done = out / "world_comparison.json"
     if done.is_file() and not overwrite:
         return json.loads(done.read_text())
-    args = [sys.executable, "-m", "mmalign.train", f"recipe={method_recipe(method, work)}", f"seed={seed}",
+    args = [sys.executable, "-m", "mmalign.train", f"recipe={method_recipe(method, work, world)}", f"seed={seed}",
             f"output_dir={out}", "disable_tqdm=true", *extra]
-    if method == "rrpo":
+    if method == "rrpo" and world == "image":
         args.append(f"train_file={selfalign_pairs(seed, work, 4000)}")
     started = time.perf_counter()
     run(args)
@@ -131,38 +148,102 @@ def chart(results: dict[str, list[dict]], output: Path) -> Path:
     return plot(names, labels, values, output, "Procedural world, held-out scenes (mean over seeds)")
 
 
+def video_table(results: dict[str, list[dict]]) -> str:
+    """Markdown: mean ± sd over seeds per model of the held-out accuracies, the unusual-clip change
+    from the base in points, and the token KL to the base."""
+    from mmalign.world.video import TASKS
+
+    head = ["model", "usual accuracy", "unusual accuracy", *[f"unusual {t.replace('_', ' ')}" for t in TASKS],
+            "unusual vs base (points)", "usual vs base (points)", "token KL to base (×10⁻³)"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+
+    def cells(models: list[dict]) -> list[str]:
+        return [mean_sd([m["usual"]["accuracy"] for m in models]), mean_sd([m["unusual"]["accuracy"] for m in models]),
+                *[mean_sd([m["unusual"]["groups"][t] for m in models]) for t in TASKS]]
+
+    any_run = next(iter(results.values()))
+    lines.append("| base | " + " | ".join(cells([r["models"]["base"] for r in any_run])) + " | – | – | 0 |")
+    for method, runs in results.items():
+        models = [r["models"] for r in runs]
+        gain = {split: [m[method][split]["accuracy"] - m["base"][split]["accuracy"] for m in models] for split in ("unusual", "usual")}
+        kl = [1e3 * r["kl_per_token"] for r in runs]
+        lines.append(f"| {method.upper()} | " + " | ".join(cells([m[method] for m in models]))
+                     + f" | {mean_sd(gain['unusual'])} | {mean_sd(gain['usual'])} | {mean_sd(kl)} |")
+    return "\n".join(lines)
+
+
+def video_chart(results: dict[str, list[dict]], output: Path) -> Path:
+    from mmalign.eval.compare import plot
+
+    from mmalign.world.video import TASKS
+
+    columns = [("usual", None), ("unusual", None), *[("unusual", t) for t in TASKS]]
+    rows = [("base", "base", next(iter(results.values())))] + [(m.upper(), m, runs) for m, runs in results.items()]
+
+    def value(model: dict, split: str, task: str | None) -> float:
+        return model[split]["accuracy"] if task is None else model[split]["groups"][task]
+
+    values = [[statistics.mean(value(r["models"][key], split, task) for r in runs) for split, task in columns]
+              for _, key, runs in rows]
+    names = [f"{split}.{task or 'accuracy'}" for split, task in columns]
+    return plot(names, [label for label, _, _ in rows], values, output,
+                "Video world, held-out clips: multiple-choice accuracy (mean over seeds)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--world", choices=sorted(RECIPES), default="image")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=["dpa", "rrpo", "dpo", "tdpo"], choices=sorted(METHOD_KEYS))
-    parser.add_argument("--work", default=str(ROOT / "outputs" / "world_results"))
+    parser.add_argument("--methods", nargs="+", default=None, choices=sorted(METHOD_KEYS),
+                        help="default: dpa rrpo dpo tdpo (image); rrpo rrpo_seqreward rrpo_nokl dpo dpa tdpo (video)")
+    parser.add_argument("--work", default=None, help="default: outputs/world_results (image), outputs/video_world_results (video)")
     parser.add_argument("--results", default=None, help="append the table and chart to this markdown file")
     parser.add_argument("--overwrite", action="store_true", help="train again runs that already finished")
     parser.add_argument("extra", nargs="*", help="key=value overrides for every training run")
     args = parser.parse_args()
-    work = Path(args.work)
+    video = args.world == "video"
+    methods = args.methods or DEFAULT_METHODS[args.world]
+    work = Path(args.work or ROOT / "outputs" / ("video_world_results" if video else "world_results"))
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict]] = {m: [] for m in args.methods}
+    results: dict[str, list[dict]] = {m: [] for m in methods}
     started = time.perf_counter()
     for seed in args.seeds:
-        for method in args.methods:
-            results[method].append(train(method, seed, work, args.extra, args.overwrite))
+        for method in methods:
+            results[method].append(train(method, seed, work, args.extra, args.overwrite, args.world))
             r = results[method][-1]
-            print(f"seed {seed} {method}: unusual CHAIRi {r['models']['base']['unusual']['chair_i']:.1f} → "
-                  f"{r['models'][method]['unusual']['chair_i']:.1f}, KL {r['kl_per_token']:.2e} ({r.get('wall_s', 0):.0f} s)", flush=True)
+            if video:
+                base, aligned = r["models"]["base"], r["models"][method]
+                print(f"seed {seed} {method}: unusual accuracy {base['unusual']['accuracy']:.1f} → {aligned['unusual']['accuracy']:.1f}, "
+                      f"usual {base['usual']['accuracy']:.1f} → {aligned['usual']['accuracy']:.1f}, KL {r['kl_per_token']:.2e} "
+                      f"({r.get('wall_s', 0):.0f} s)", flush=True)
+            else:
+                print(f"seed {seed} {method}: unusual CHAIRi {r['models']['base']['unusual']['chair_i']:.1f} → "
+                      f"{r['models'][method]['unusual']['chair_i']:.1f}, KL {r['kl_per_token']:.2e} ({r.get('wall_s', 0):.0f} s)", flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = table(results)
+    text = video_table(results) if video else table(results)
     print("\n" + text)
     if args.results:
         results_md = Path(args.results)
-        png = chart(results, results_md.with_name("world_results.png"))
         machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
-        section = (f"\n## Procedural world: base vs aligned — {date.today().isoformat()}\n\n"
-                   f"`python bench/world_results.py --seeds {' '.join(map(str, args.seeds))}` on {machine} "
-                   f"({(time.perf_counter() - started) / 60:.0f} min in this invocation; finished runs are reused). Held-out scenes, 200 usual and 200 unusual per "
-                   f"seed, greedy captions; CHAIR in %, mean ± sd over seeds {', '.join(map(str, args.seeds))}; "
-                   f"token KL of the aligned model from its base on the held-out true captions.\n\n{text}\n\n"
-                   f"![world results]({png.name})\n")
+        minutes = (time.perf_counter() - started) / 60
+        seeds = " ".join(map(str, args.seeds))
+        if video:
+            png = video_chart(results, results_md.with_name("video_world_results.png"))
+            n = next(iter(results.values()))[0]["samples_per_split"]
+            section = (f"\n## Video world: base vs aligned — {date.today().isoformat()}\n\n"
+                       f"`python bench/world_results.py --world video --seeds {seeds}` on {machine} ({minutes:.0f} min in "
+                       f"this invocation; finished runs are reused). Held-out clips, {n} usual and {n} unusual per seed, one "
+                       f"multiple-choice question each, greedy answers; accuracy in %, mean ± sd over seeds "
+                       f"{', '.join(map(str, args.seeds))}; token KL of the aligned model from its base on the held-out "
+                       f"clips' true answers and captions.\n\n{text}\n\n![video world results]({png.name})\n")
+        else:
+            png = chart(results, results_md.with_name("world_results.png"))
+            section = (f"\n## Procedural world: base vs aligned — {date.today().isoformat()}\n\n"
+                       f"`python bench/world_results.py --seeds {seeds}` on {machine} "
+                       f"({minutes:.0f} min in this invocation; finished runs are reused). Held-out scenes, 200 usual and 200 unusual per "
+                       f"seed, greedy captions; CHAIR in %, mean ± sd over seeds {', '.join(map(str, args.seeds))}; "
+                       f"token KL of the aligned model from its base on the held-out true captions.\n\n{text}\n\n"
+                       f"![world results]({png.name})\n")
         with results_md.open("a", encoding="utf-8") as f:
             f.write(section)
         print(f"appended to {results_md}; chart {png}")

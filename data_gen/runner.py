@@ -1,6 +1,7 @@
 """Runs a pipeline: plan, shard, process items concurrently, write them resumably, report.
 
-Items are processed as asyncio tasks, at most ``window`` at a time, and committed in plan order as
+The loop's bookkeeping (ids checked, committed items left out, this shard's items by a hash of their
+id, the progress bar) is :class:`mmalign.resumable.ResumableLoop`'s. Items are processed as asyncio tasks, at most ``window`` at a time, and committed in plan order as
 they finish (so the output order does not depend on timing). An item whose LLM calls still fail
 after every retry is not written: it is counted as failed, the run goes on, and the command ends
 with an error asking for a rerun, which resumes and does only the missing items.
@@ -9,14 +10,13 @@ with an error asking for a rerun, which resumes and does only the missing items.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import deque
 
-from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mmalign.errors import DataError, MMAlignError
+from mmalign.errors import MMAlignError
+from mmalign.resumable import ResumableLoop, Share, check_unique_ids
 
 from .backends import LLMUnavailable, Rejected
 from .config import GenConfig
@@ -25,11 +25,6 @@ from .stats import RunStats
 from .writer import ResumableWriter
 
 logger = logging.getLogger("mmalign.data_gen")
-
-
-def shard_of(item_id: str, num_shards: int) -> int:
-    """The shard an item belongs to: a stable hash of its id (independent of the plan's order)."""
-    return int(hashlib.sha1(item_id.encode("utf-8")).hexdigest(), 16) % num_shards
 
 
 def make_pipeline(config: GenConfig, stats: RunStats) -> Pipeline:
@@ -50,20 +45,20 @@ def generate(config: GenConfig) -> RunStats:
         items = pipeline.plan()  # every input problem that stops the run is raised here, before writing
         if config.max_items is not None:
             items = items[: config.max_items]
-        _check_unique(items)
-        indexed = [(i, item) for i, item in enumerate(items) if shard_of(item.id, config.num_shards) == config.shard_index]
+        check_unique_ids(items)
         writer = ResumableWriter(config.shard_output(), config.fingerprint(), config.overwrite, config.commit_every)
-        stats.items = len(indexed)
-        for entry in writer.done.values():
-            stats.add(entry)
-        todo = [(i, item) for i, item in indexed if item.id not in writer.done]
-        try:
-            if todo:
-                asyncio.run(_run(pipeline, todo, writer, stats, config))
-            if not stats.failed:
-                writer.mark_complete(len(indexed))
-        finally:
-            writer.close()
+        share = Share(config.shard_index, config.num_shards, by_id=True)
+        with ResumableLoop(items, writer.done, share, desc=pipeline.name, progress=config.progress) as loop:
+            stats.items = loop.total
+            for entry in writer.done.values():
+                stats.add(entry)
+            try:
+                if loop.todo:
+                    asyncio.run(_run(pipeline, loop, writer, stats, config))
+                if not stats.failed:
+                    writer.mark_complete(loop.total)
+            finally:
+                writer.close()
     stats.write(config.stats_path())
     print(stats.summary())
     if stats.failed:
@@ -74,31 +69,22 @@ def generate(config: GenConfig) -> RunStats:
     return stats
 
 
-def _check_unique(items: list[WorkItem]) -> None:
-    seen: dict[str, str] = {}
-    for item in items:
-        if item.id in seen:
-            raise DataError(f"duplicate id (first at {seen[item.id]})", source=item.source, record_id=item.id)
-        seen[item.id] = item.source
-
-
-async def _run(pipeline: Pipeline, todo: list[tuple[int, WorkItem]], writer: ResumableWriter,
+async def _run(pipeline: Pipeline, loop: ResumableLoop[WorkItem], writer: ResumableWriter,
                stats: RunStats, config: GenConfig) -> None:
     await pipeline.start()
-    bar = tqdm(total=stats.items, initial=stats.done, unit="item", desc=f"{pipeline.name}", disable=not config.progress)
+    loop.start()
     queue: deque = deque()
     try:
-        for index, item in todo:
+        for index, item in loop.todo:
             queue.append((index, item, asyncio.create_task(_process(pipeline, item))))
             # commit finished items at the head; wait for the head when the window is full
             while queue and (len(queue) >= config.window or queue[0][2].done()):
-                await _commit(queue.popleft(), writer, stats, bar)
+                await _commit(queue.popleft(), writer, stats, loop)
         while queue:
-            await _commit(queue.popleft(), writer, stats, bar)
+            await _commit(queue.popleft(), writer, stats, loop)
     finally:
         for _, _, task in queue:
             task.cancel()
-        bar.close()
         await pipeline.close()
 
 
@@ -109,7 +95,7 @@ async def _process(pipeline: Pipeline, item: WorkItem) -> Outcome:
         return Outcome(rejected=[rejected.reason])
 
 
-async def _commit(entry: tuple, writer: ResumableWriter, stats: RunStats, bar: tqdm) -> None:
+async def _commit(entry: tuple, writer: ResumableWriter, stats: RunStats, loop: ResumableLoop[WorkItem]) -> None:
     index, item, task = entry
     try:
         outcome = await task
@@ -119,4 +105,4 @@ async def _commit(entry: tuple, writer: ResumableWriter, stats: RunStats, bar: t
     else:
         accepted = count([p.get("kind") or "pair" for p in outcome.pairs])
         stats.add(writer.add(index, item.id, outcome.pairs, accepted, count(outcome.rejected)))
-    bar.update(1)
+    loop.advance()

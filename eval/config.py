@@ -35,6 +35,11 @@ class EvalConfig:
     seed: int = 0
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first N items."})
     prompt_suffix: str | None = field(default=None, metadata={"help": "Appended to every question; default: the benchmark's own."})
+    strict_parsing: bool = field(
+        default=False,
+        metadata={"help": "Read answers with the project's stricter parsers instead of the benchmark's official script's rules "
+                  "(scores then differ from the published scripts' numbers; see docs/benchmarks.md)."},
+    )
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm only: GPUs per model."})
     recipe: str | None = None
 
@@ -50,6 +55,6 @@ class EvalConfig:
 #: Keys that do not change the stored predictions (everything else must match to resume). The
 #: judge's replies are kept per judge model, so another judge re-judges the same predictions.
 RESUMABLE_KEYS = (
-    "batch_size", "overwrite", "output_dir", "recipe", "max_samples", "backend", "tensor_parallel_size",
+    "batch_size", "overwrite", "output_dir", "recipe", "max_samples", "backend", "tensor_parallel_size", "strict_parsing",
     "judge_model", "judge_base_url", "judge_api_key_env", "judge_concurrency", "judge_max_tokens",
 )

@@ -68,11 +68,11 @@ class TransformersBackend:
         for item in items:
             item_images, clip = load_item_media(item, self.num_frames, self.fps)
             texts.append(render_prompt(self.processor, item.prompt, len(item_images), clip is not None))
-            images += item_images
+            images.append(item_images)  # one list per text, as mmalign.data.encoding.encode passes them
             if clip is not None:
                 clips.append(clip)
         kwargs: dict[str, Any] = {}
-        if images:
+        if any(images):
             kwargs["images"] = images
         if clips:
             kwargs.update(videos=[c.frames for c in clips], do_sample_frames=False, video_metadata=[c.metadata() for c in clips])

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForImageTextToText
 
-from mmalign.builtin import PREFIX, cache_dir, demo_corpus
+from mmalign.builtin import PREFIX, demo_corpus
+from mmalign.cache import cache_dir
 from mmalign.errors import ConfigError
 from mmalign.models import (
     ModelConfig,

@@ -1,8 +1,8 @@
 """Running one evaluation: items → predictions (resumable, sharded across processes) → metrics.
 
 Under ``accelerate launch`` every process answers its own share of the items that have no
-prediction yet and appends them to its own file; the main process then scores all of them and
-writes ``results.json`` / ``results.md``.
+prediction yet (taking turns: :class:`mmalign.resumable.ResumableLoop`) and appends them to its own
+file; the main process then scores all of them and writes ``results.json`` / ``results.md``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 from accelerate import PartialState
-from tqdm.auto import tqdm
 from transformers import set_seed
 
 from mmalign.config import SAMPLING_BOUNDS, build_config, check_ranges, choose_frame_sampling, load_values, typed_keys
 from mmalign.errors import ConfigError, DataError
+from mmalign.resumable import ResumableLoop, Share, check_unique_ids
 
 from .benchmarks import benchmark_class
 from .benchmarks.base import MAX_LISTED, Benchmark, Item
@@ -61,7 +61,7 @@ def run(config: EvalConfig, backend: Any = None, judge: Any = None, show: bool =
         items = items[: config.max_samples]
     if not items:
         raise DataError(f"benchmark {config.benchmark!r} has no items to evaluate")
-    _check_unique(items)
+    check_unique_ids(items)
     check_media(items)
 
     state = process_state()
@@ -74,12 +74,13 @@ def run(config: EvalConfig, backend: Any = None, judge: Any = None, show: bool =
     store.repair()
     required = "prediction" if benchmark.mode == "generate" else None
     done = store.load(required)
-    pending = [item for item in items if item.id not in done]
-    if done and pending:
-        logger.info("resuming: %d of %d items already answered in %s", len(items) - len(pending), len(items), out)
-    mine = pending[state.process_index :: state.num_processes]
-    if mine:
-        _answer(benchmark, config, state, store, mine, backend)
+    answered = sum(item.id in done for item in items)
+    if answered and answered < len(items):
+        logger.info("resuming: %d of %d items already answered in %s", answered, len(items), out)
+    share = Share(state.process_index, state.num_processes)
+    with ResumableLoop(items, done, share, desc=config.benchmark, progress=state.is_local_main_process) as loop:
+        if loop.todo:
+            _answer(benchmark, config, state, store, loop, backend)
     state.wait_for_everyone()
     if not state.is_main_process:
         return {}
@@ -114,15 +115,10 @@ def process_state() -> PartialState:
     return state
 
 
-def _check_unique(items: list[Item]) -> None:
-    seen: dict[str, str] = {}
-    for item in items:
-        if item.id in seen:
-            raise DataError(f"duplicate item id (first in {seen[item.id]})", source=item.source, record_id=item.id)
-        seen[item.id] = item.source
-
-
-def _answer(benchmark: Benchmark, config: EvalConfig, state: PartialState, store: PredictionStore, items: list[Item], backend: Any) -> None:
+def _answer(benchmark: Benchmark, config: EvalConfig, state: PartialState, store: PredictionStore,
+            loop: ResumableLoop[Item], backend: Any) -> None:
+    """Answer this process's items still to do, appending each batch's predictions as it comes."""
+    items = [item for _, item in loop.todo]
     set_seed(config.seed)
     if benchmark.mode == "score":
         from .loading import load_runtime
@@ -141,10 +137,10 @@ def _answer(benchmark: Benchmark, config: EvalConfig, state: PartialState, store
             sampling = Sampling(tokens, config.do_sample, config.temperature, config.top_p, config.num_beams, config.seed)
             for start in range(0, len(group), config.batch_size):
                 work.append((group[start : start + config.batch_size], _generator(backend, sampling)))
-    with tqdm(total=len(items), desc=config.benchmark, unit="item", disable=not state.is_local_main_process) as bar:
-        for batch, produce in work:
-            store.append(produce(batch))
-            bar.update(len(batch))
+    loop.start()
+    for batch, produce in work:
+        store.append(produce(batch))
+        loop.advance(len(batch))
 
 
 def _generator(backend: Any, sampling: Any):

@@ -1,157 +1,157 @@
 """The object vocabulary of CHAIR: the 80 COCO categories and the words captions use for them.
 
-Each category lists the common words and phrases that name it (singular; plurals are handled by
-singularising captions and table alike). Besides synonyms, CHAIR needs *context* phrases, where a
-word that names an object is part of something else:
+:data:`COCO_SYNONYMS` is the table of the CHAIR paper's release (``synonyms.txt`` of
+Rohrbach et al., "Object hallucination in image captioning", EMNLP 2018, published with its code at
+github.com/LisaAnne/Hallucination; HALVA's ``eval_chair.py`` embeds the same table), in this
+project's format: category → the other words for it. The table is data: CHAIR scores are only
+comparable when every scorer uses the same one. Three entries of the released file can never
+match and are left out: ``motor bike`` and ``cheesecake`` follow a double space there, so the
+official reader keeps a leading space in them, and ``iPhone`` has a capital while captions are
+lower-cased. Words are matched after lemmatising (``dogs`` → ``dog``), so plurals are not listed.
 
-* two-word objects that contain another object's name (``hot dog`` is food, not a dog; ``teddy
-  bear`` is a toy, not a bear);
-* qualifiers that would otherwise fire ``person`` (``baby elephant`` is an elephant, ``passenger
-  train`` a train);
-* phrases that contain an object word but name no COCO object at all (``train track``, ``bus
-  stop``, ``orange juice``): they map to ``None`` and only consume their words.
+:data:`COCO_DOUBLE_WORDS` holds CHAIR's two-word rules: pairs of lemmas read as one word, so that
+``hot dog`` is food and not a dog, ``baby elephant`` an elephant and not a person, ``passenger
+train`` a train, ``toilet seat`` a toilet and not a chair, and ``home plate`` / ``train track``
+name nothing. Besides, a caption that names a toilet has no chair ``seat`` (see
+:func:`mmalign.eval.metrics.chair.coco_mentions`).
 
-The ``toilet seat`` rule (a ``seat`` in a caption that also mentions a toilet is the toilet's, not a
-chair) is applied in :func:`mmalign.eval.metrics.chair`.
+Other object sets (``synonyms_file``) are read by :func:`read_synonyms`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from pathlib import Path
 
 from .text import phrase_key
 
 # fmt: off
 COCO_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "person": ("person", "people", "man", "woman", "boy", "girl", "child", "kid", "baby", "toddler",
-               "adult", "guy", "lady", "gentleman", "teenager", "teen", "player", "skier",
-               "snowboarder", "surfer", "skateboarder", "skater", "rider", "biker", "cyclist",
-               "bicyclist", "pedestrian", "passenger", "driver", "worker", "chef", "officer",
-               "policeman", "policewoman", "cop", "soldier", "student", "mother", "father", "daughter",
-               "son", "bride", "groom", "tourist", "spectator", "catcher", "pitcher", "batter",
-               "umpire", "athlete", "cowboy", "fisherman", "vendor", "customer", "shopper", "farmer"),
-    "bicycle": ("bicycle", "bike", "mountain bike", "push bike"),
-    "car": ("car", "automobile", "sedan", "taxi", "cab", "suv", "van", "minivan", "jeep", "hatchback",
-            "police car", "race car"),
-    "motorcycle": ("motorcycle", "motorbike", "motor bike", "motor cycle", "scooter", "moped", "dirt bike"),
-    "airplane": ("airplane", "aeroplane", "plane", "air plane", "jet", "jetliner", "airliner",
-                 "aircraft", "biplane", "seaplane"),
-    "bus": ("bus", "minibus", "school bus", "double decker", "double decker bus"),
-    "train": ("train", "locomotive", "tram", "streetcar", "subway train", "freight train"),
-    "truck": ("truck", "pickup", "pickup truck", "lorry", "fire truck", "firetruck", "dump truck"),
-    "boat": ("boat", "ship", "sailboat", "yacht", "canoe", "kayak", "ferry", "raft", "rowboat",
-             "row boat", "motorboat", "speedboat", "tugboat", "vessel", "dinghy"),
-    "traffic light": ("traffic light", "traffic signal", "stop light", "stoplight"),
-    "fire hydrant": ("fire hydrant", "hydrant"),
-    "stop sign": ("stop sign",),
-    "parking meter": ("parking meter",),
-    "bench": ("bench",),
-    "bird": ("bird", "pigeon", "seagull", "gull", "duck", "goose", "swan", "parrot", "owl", "eagle",
-             "hawk", "crow", "sparrow", "pelican", "flamingo", "penguin", "heron", "ostrich"),
-    "cat": ("cat", "kitten", "kitty"),
-    "dog": ("dog", "puppy", "pup", "doggy"),
-    "horse": ("horse", "pony", "foal", "colt", "stallion", "mare"),
-    "sheep": ("sheep", "lamb", "ewe"),
-    "cow": ("cow", "cattle", "bull", "calf", "ox", "heifer"),
-    "elephant": ("elephant",),
-    "bear": ("bear", "polar bear", "grizzly", "grizzly bear", "cub"),
-    "zebra": ("zebra",),
-    "giraffe": ("giraffe",),
-    "backpack": ("backpack", "back pack", "rucksack", "knapsack"),
-    "umbrella": ("umbrella", "parasol"),
-    "handbag": ("handbag", "hand bag", "purse"),
-    "tie": ("tie", "necktie", "bow tie"),
-    "suitcase": ("suitcase", "suit case", "luggage", "baggage"),
-    "frisbee": ("frisbee", "flying disc"),
-    "skis": ("ski", "skis"),
-    "snowboard": ("snowboard",),
-    "sports ball": ("ball", "sports ball", "soccer ball", "tennis ball", "golf ball", "beach ball"),
-    "kite": ("kite",),
-    "baseball bat": ("baseball bat", "bat"),
-    "baseball glove": ("baseball glove", "mitt", "baseball mitt", "catcher mitt"),
-    "skateboard": ("skateboard", "skate board"),
-    "surfboard": ("surfboard", "surf board", "paddle board"),
-    "tennis racket": ("tennis racket", "racket", "racquet", "tennis racquet"),
-    "bottle": ("bottle",),
-    "wine glass": ("wine glass", "wineglass", "champagne glass"),
-    "cup": ("cup", "mug", "coffee cup", "teacup", "tea cup"),
-    "fork": ("fork",),
-    "knife": ("knife",),
-    "spoon": ("spoon",),
-    "bowl": ("bowl",),
-    "banana": ("banana",),
-    "apple": ("apple",),
-    "sandwich": ("sandwich", "burger", "hamburger", "cheeseburger", "sub sandwich", "panini"),
-    "orange": ("orange",),
-    "broccoli": ("broccoli",),
-    "carrot": ("carrot",),
-    "hot dog": ("hot dog", "hotdog"),
-    "pizza": ("pizza",),
-    "donut": ("donut", "doughnut"),
-    "cake": ("cake", "cupcake", "cheesecake"),
-    "chair": ("chair", "armchair", "stool", "seat"),
-    "couch": ("couch", "sofa", "loveseat", "love seat"),
-    "potted plant": ("potted plant", "plant", "house plant", "houseplant", "flower pot", "flowerpot", "planter"),
-    "bed": ("bed",),
-    "dining table": ("dining table", "table", "desk", "coffee table", "picnic table", "kitchen table"),
-    "toilet": ("toilet", "toilet seat", "urinal", "commode"),
-    "tv": ("tv", "television", "monitor", "computer monitor", "computer screen", "tv screen"),
-    "laptop": ("laptop", "laptop computer", "computer"),
-    "mouse": ("mouse", "computer mouse"),
-    "remote": ("remote", "remote control", "controller"),
-    "keyboard": ("keyboard",),
-    "cell phone": ("cell phone", "cellphone", "phone", "smartphone", "smart phone", "mobile phone", "iphone"),
-    "microwave": ("microwave", "microwave oven"),
-    "oven": ("oven", "stove", "stove top", "stovetop"),
-    "toaster": ("toaster", "toaster oven"),
-    "sink": ("sink",),
-    "refrigerator": ("refrigerator", "fridge", "freezer"),
-    "book": ("book", "textbook", "comic book"),
-    "clock": ("clock", "alarm clock", "clock tower"),
-    "vase": ("vase",),
-    "scissors": ("scissors", "scissor"),
-    "teddy bear": ("teddy bear", "teddy", "stuffed animal", "stuffed bear"),
-    "hair drier": ("hair drier", "hair dryer", "hairdryer", "blow dryer", "blow drier"),
-    "toothbrush": ("toothbrush", "tooth brush"),
+    "person": ("girl", "boy", "man", "woman", "kid", "child", "chef", "baker", "people", "adult", "rider",
+        "children", "baby", "worker", "passenger", "sister", "biker", "policeman", "cop", "officer", "lady",
+        "cowboy", "bride", "groom", "male", "female", "guy", "traveler", "mother", "father", "gentleman",
+        "pitcher", "player", "skier", "snowboarder", "skater", "skateboarder", "foreigner", "caller", "offender",
+        "coworker", "trespasser", "patient", "politician", "soldier", "grandchild", "serviceman", "walker",
+        "drinker", "doctor", "bicyclist", "thief", "buyer", "teenager", "student", "camper", "driver", "solider",
+        "hunter", "shopper", "villager"),
+    "bicycle": ("bike", "unicycle", "minibike", "trike"),
+    "car": ("automobile", "van", "minivan", "sedan", "suv", "hatchback", "cab", "jeep", "coupe", "taxicab", "limo",
+        "taxi"),
+    "motorcycle": ("scooter", "motor cycle", "motorbike", "moped"),
+    "airplane": ("jetliner", "plane", "air plane", "monoplane", "aircraft", "jet", "airbus", "biplane", "seaplane"),
+    "bus": ("minibus", "trolley"),
+    "train": ("locomotive", "tramway", "caboose"),
+    "truck": ("pickup", "lorry", "hauler", "firetruck"),
+    "boat": ("ship", "liner", "sailboat", "motorboat", "dinghy", "powerboat", "speedboat", "canoe", "skiff",
+        "yacht", "kayak", "catamaran", "pontoon", "houseboat", "vessel", "rowboat", "trawler", "ferryboat",
+        "watercraft", "tugboat", "schooner", "barge", "ferry", "sailboard", "paddleboat", "lifeboat", "freighter",
+        "steamboat", "riverboat", "battleship", "steamship"),
+    "traffic light": ("street light", "traffic signal", "stop light", "streetlight", "stoplight"),
+    "fire hydrant": ("hydrant",),
+    "stop sign": (),
+    "parking meter": (),
+    "bench": ("pew",),
+    "bird": ("ostrich", "owl", "seagull", "goose", "duck", "parakeet", "falcon", "robin", "pelican", "waterfowl",
+        "heron", "hummingbird", "mallard", "finch", "pigeon", "sparrow", "seabird", "osprey", "blackbird", "fowl",
+        "shorebird", "woodpecker", "egret", "chickadee", "quail", "bluebird", "kingfisher", "buzzard", "willet",
+        "gull", "swan", "bluejay", "flamingo", "cormorant", "parrot", "loon", "gosling", "waterbird", "pheasant",
+        "rooster", "sandpiper", "crow", "raven", "turkey", "oriole", "cowbird", "warbler", "magpie", "peacock",
+        "cockatiel", "lorikeet", "puffin", "vulture", "condor", "macaw", "peafowl", "cockatoo", "songbird"),
+    "cat": ("kitten", "feline", "tabby"),
+    "dog": ("puppy", "beagle", "pup", "chihuahua", "schnauzer", "dachshund", "rottweiler", "canine", "pitbull",
+        "collie", "pug", "terrier", "poodle", "labrador", "doggie", "doberman", "mutt", "doggy", "spaniel",
+        "bulldog", "sheepdog", "weimaraner", "corgi", "cocker", "greyhound", "retriever", "brindle", "hound",
+        "whippet", "husky"),
+    "horse": ("colt", "pony", "racehorse", "stallion", "equine", "mare", "foal", "palomino", "mustang",
+        "clydesdale", "bronc", "bronco"),
+    "sheep": ("lamb", "ram", "goat", "ewe"),
+    "cow": ("cattle", "oxen", "ox", "calf", "holstein", "heifer", "buffalo", "bull", "zebu", "bison"),
+    "elephant": (),
+    "bear": ("panda",),
+    "zebra": (),
+    "giraffe": (),
+    "backpack": ("knapsack",),
+    "umbrella": (),
+    "handbag": ("wallet", "purse", "briefcase"),
+    "tie": ("bow", "bow tie"),
+    "suitcase": ("suit case", "luggage"),
+    "frisbee": (),
+    "skis": ("ski",),
+    "snowboard": (),
+    "sports ball": ("ball",),
+    "kite": (),
+    "baseball bat": (),
+    "baseball glove": (),
+    "skateboard": (),
+    "surfboard": ("longboard", "skimboard", "shortboard", "wakeboard"),
+    "tennis racket": ("racket",),
+    "bottle": (),
+    "wine glass": (),
+    "cup": (),
+    "fork": (),
+    "knife": ("pocketknife", "knive"),
+    "spoon": (),
+    "bowl": ("container",),
+    "banana": (),
+    "apple": (),
+    "sandwich": ("burger", "sub", "cheeseburger", "hamburger"),
+    "orange": (),
+    "broccoli": (),
+    "carrot": (),
+    "hot dog": (),
+    "pizza": (),
+    "donut": ("doughnut", "bagel"),
+    "cake": ("cupcake", "shortcake", "coffeecake", "pancake"),
+    "chair": ("seat", "stool"),
+    "couch": ("sofa", "recliner", "futon", "loveseat", "settee", "chesterfield"),
+    "potted plant": ("houseplant",),
+    "bed": (),
+    "dining table": ("table", "desk"),
+    "toilet": ("urinal", "commode", "lavatory", "potty"),
+    "tv": ("monitor", "televison", "television"),
+    "laptop": ("computer", "notebook", "netbook", "lenovo", "macbook", "laptop computer"),
+    "mouse": (),
+    "remote": (),
+    "keyboard": (),
+    "cell phone": ("mobile phone", "phone", "cellphone", "telephone", "phon", "smartphone"),
+    "microwave": (),
+    "oven": ("stovetop", "stove", "stove top oven"),
+    "toaster": (),
+    "sink": (),
+    "refrigerator": ("fridge", "freezer"),
+    "book": (),
+    "clock": (),
+    "vase": (),
+    "scissors": (),
+    "teddy bear": ("teddybear",),
+    "hair drier": ("hairdryer",),
+    "toothbrush": (),
 }
 
-#: Phrases that contain an object word but name no COCO object: they only consume their words.
-NON_OBJECT_PHRASES: tuple[str, ...] = (
-    "train track", "train station", "railroad track", "bus stop", "bus station", "orange juice",
-    "flower bed", "river bed", "home plate", "tennis court", "car park", "apple juice",
-    "street light", "cake batter",
+#: CHAIR's two-word phrases that stand for the same phrase (matched as one word, then looked up).
+_COMPOUNDS = (
+    "motor bike", "motor cycle", "air plane", "traffic light", "street light", "traffic signal", "stop light",
+    "fire hydrant", "stop sign", "parking meter", "suit case", "sports ball", "baseball bat", "baseball glove",
+    "tennis racket", "wine glass", "hot dog", "cell phone", "mobile phone", "teddy bear", "hair drier",
+    "potted plant", "laptop computer", "home plate", "train track",
 )
-
-#: Words that, before an animal's name, describe the animal rather than name a person.
-ANIMAL_QUALIFIERS: tuple[str, ...] = ("baby", "adult", "young", "mother", "little")
-ANIMALS: tuple[str, ...] = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
-#: ``passenger train`` is a train, not a passenger.
-PASSENGER_VEHICLES: tuple[str, ...] = ("airplane", "bus", "train", "boat", "car")
+#: "baby X" and "adult X" are the animal X, not a person.
+_ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "animal", "cub")
+#: "passenger X" is the vehicle X, not a passenger.
+_VEHICLES = ("jet", "train")
 # fmt: on
 
+COCO_DOUBLE_WORDS: dict[str, str] = {
+    **{phrase: phrase for phrase in _COMPOUNDS},
+    **{f"{age} {animal}": animal for animal in _ANIMALS for age in ("baby", "adult")},
+    **{f"passenger {vehicle}": vehicle for vehicle in _VEHICLES},
+    "bow tie": "tie",
+    "toilet seat": "toilet",
+    "wine glas": "wine glass",  # the lemma of "glasses" in some lemmatisers
+}
 
-@lru_cache(maxsize=1)
-def chair_vocabulary() -> dict[str, str | None]:
-    """Singularised phrase → COCO category (or ``None`` for a context phrase that names nothing)."""
-    vocab: dict[str, str | None] = {}
-    for category, names in COCO_SYNONYMS.items():
-        for name in (category, *names):
-            vocab[phrase_key(name)] = category
-    for phrase in NON_OBJECT_PHRASES:
-        vocab[phrase_key(phrase)] = None
-    for animal in ANIMALS:
-        for name in (animal, *COCO_SYNONYMS[animal]):
-            if " " in name:
-                continue
-            for qualifier in ANIMAL_QUALIFIERS:
-                vocab[phrase_key(f"{qualifier} {name}")] = animal
-    for vehicle in PASSENGER_VEHICLES:
-        for name in (vehicle, *COCO_SYNONYMS[vehicle]):
-            if " " not in name:
-                vocab[phrase_key(f"passenger {name}")] = vehicle
-    return vocab
+#: Word (or merged two-word phrase) → COCO category.
+COCO_WORDS: dict[str, str] = {word: category for category, words in COCO_SYNONYMS.items() for word in (category, *words)}
 
 
 def vocabulary_from(table: Mapping[str, Iterable[str]]) -> dict[str, str | None]:

@@ -1,4 +1,6 @@
-"""Word handling for the caption metrics (CHAIR, AMBER): tokenising and singularising, offline.
+"""Word handling for object sets other than COCO's (CHAIR with ``synonyms_file``, and the object
+judging of :mod:`data_gen.matching`): tokenising and singularising, offline. COCO's CHAIR and AMBER
+follow their official scripts' word pipeline instead (:mod:`mmalign.eval.nlp`).
 
 Singular forms come from lemminflect, which ships its lemma tables inside the package (nltk's
 tokenizer and WordNet lemmatiser need data files that cannot be downloaded here). Tokenising is a

@@ -1,9 +1,10 @@
 """Built-in assets: ``tiny://`` names that build a tiny model and pair set offline (the smoke recipe),
-and ``world://`` names for the embedded experiment (:mod:`mmalign.demo`).
+and the one door to the embedded experiment (:mod:`mmalign.world`): ``world://`` names, which
+:func:`mmalign.world.assets.resolve_world` resolves.
 
-``model=tiny://llava`` (or ``tiny://qwen2_vl``, ``tiny://llava_onevision``) builds a small, randomly
-initialised model of that family with :func:`mmalign.tiny.build_tiny_vlm`; ``train_file=tiny://pairs``
-and ``ref_file=tiny://refs`` write a small set of shape pictures with tagged correct/hallucinated
+``model=tiny://llava`` (or any other family of :data:`mmalign.tiny.FAMILIES`: ``tiny://qwen2_5_vl``,
+``tiny://gemma3`` …) builds a small, randomly initialised model of that family with
+:func:`mmalign.tiny.build_tiny_vlm`; ``train_file=tiny://pairs`` and ``ref_file=tiny://refs`` write a small set of shape pictures with tagged correct/hallucinated
 descriptions. Everything is deterministic and cached under ``$MMALIGN_CACHE`` (default
 ``~/.cache/mmalign``), so the real loading code (``from_pretrained``, the JSONL readers) runs on it.
 """
@@ -16,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .cache import cache_dir
 from .data.jsonio import write_jsonl
 
 PREFIX = "tiny://"
@@ -26,17 +28,17 @@ NUM_PAIRS = 96
 NUM_REFS = 48
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("MMALIGN_CACHE", Path.home() / ".cache" / "mmalign")).expanduser()
-
-
 def resolve_builtins(setup: Any) -> Any:
     """Replace ``tiny://`` and ``world://`` names in a :class:`~mmalign.config.TrainSetup` by built
-    local paths; returns the world's assets (:class:`mmalign.demo.WorldAssets`) when it names any."""
-    from .demo import resolve_world
+    local paths; returns the world's assets (:class:`mmalign.world.assets.WorldAssets`, or
+    :class:`mmalign.world.video_assets.VideoWorldAssets` for ``world://video_*``) when it names any,
+    else None."""
+    from .world.assets import resolve_world
+    from .world.video_assets import resolve_video_world
 
     check_builtin_names(setup)
-    assets = resolve_world(setup)
+    video = resolve_video_world(setup)  # world://video_* names first: the image world's resolver rejects them
+    assets = video or resolve_world(setup)
     data = setup.data
     if str(data.train_file).startswith(PREFIX) or str(data.ref_file or "").startswith(PREFIX):
         root = build_demo_data()

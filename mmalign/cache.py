@@ -1,4 +1,5 @@
-"""Atomic cached builds: build a directory aside, move it into place, mark it done.
+"""Atomic cached builds: build a directory aside, move it into place, mark it done; and where built
+assets live (:func:`cache_dir`: ``$MMALIGN_CACHE``, default ``~/.cache/mmalign``).
 
 ``build_cached`` serves every generated asset that is slow to make and cheap to keep (tiny models,
 the procedural world's files, the world model). A JSON marker holding the build's settings is
@@ -17,7 +18,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_cached"]
+__all__ = ["build_cached", "cache_dir"]
+
+
+def cache_dir() -> Path:
+    """Where built assets (``tiny://``, ``world://``) are kept: ``$MMALIGN_CACHE``, default ``~/.cache/mmalign``."""
+    return Path(os.environ.get("MMALIGN_CACHE", Path.home() / ".cache" / "mmalign")).expanduser()
 
 
 def _read_marker(path: Path, marker: str) -> dict[str, Any] | None:

@@ -42,12 +42,32 @@ class DataConfig:
     ref_format: str = field(default="auto", metadata={"help": "auto, llava, canonical."})
     num_frames: int | None = field(default=None, metadata={"help": "Frames sampled uniformly per video (16 unless fps is set)."})
     fps: float | None = field(default=None, metadata={"help": "Sample videos at this rate instead of num_frames."})
+    frame_sampling: str = field(
+        default="linspace",
+        metadata={"help": "linspace: round(linspace(0, T-1, n)) (LLaVA-Video, lmms-eval); interval: floor(i*T/n) "
+                  "(the official RRPO training loader)."},
+    )
     max_samples: int | None = field(default=None, metadata={"help": "Use only the first N pairs."})
+    balance_yes_no: bool = field(
+        default=False,
+        metadata={"help": "Keep equal numbers of yes and no answers among yes/no (kind qa) pairs, as the official HALVA loader."},
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "A system turn that opens every conversation."})
+    pad_to_square: bool = field(
+        default=False,
+        metadata={"help": "Pad images to a square with the image processor's mean colour (LLaVA-1.5's image_aspect_ratio=pad)."},
+    )
+
+    def __post_init__(self):
+        from .data.media import FRAME_SAMPLINGS
+
+        if self.frame_sampling not in FRAME_SAMPLINGS:
+            raise ValueError(f"frame_sampling must be one of {', '.join(FRAME_SAMPLINGS)}, got {self.frame_sampling!r}")
 
 
 @dataclass
 class RunConfig:
-    method: str = field(default="dpa", metadata={"help": "dpa, rrpo, rrpo_seqreward, rrpo_nokl, dpo, tdpo."})
+    method: str = field(default="dpa", metadata={"help": "dpa, rrpo, rrpo_seqreward, rrpo_nokl, dpo, ddpo, tdpo."})
     recipe: str | None = None
     save_merged: bool = field(default=False, metadata={"help": "Also write LoRA-merged full weights."})
     validate_data: bool = field(default=True, metadata={"help": "Encode every sample once before training."})

@@ -2,7 +2,7 @@
 
 Pipelines (``pipeline=``): ``halva`` (DPA's correct/hallucinated pairs from Visual Genome or COCO),
 ``selfalign`` (RRPO's pairs from the model's own wrong answers), ``autotag`` (tags any
-prompt/chosen/rejected set by a word-level diff). The work lives in :mod:`data_gen`.
+prompt/chosen/rejected set by a word-level diff). The work lives in :mod:`mmalign.data_gen`.
 """
 
 from __future__ import annotations

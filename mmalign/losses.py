@@ -8,6 +8,8 @@ Methods and papers:
   preference optimization", NeurIPS 2025, arXiv 2504.12083.
 - DPO: Rafailov et al., "Direct preference optimization", NeurIPS 2023, arXiv 2305.18290.
 - TDPO: Zeng et al., "Token-level direct preference optimization", ICML 2024, arXiv 2404.11999.
+- DDPO: Yu et al., "RLHF-V: towards trustworthy MLLMs via behavior alignment from fine-grained
+  correctional human feedback", CVPR 2024, arXiv 2312.00849 (dense direct preference optimization).
 
 Shapes: B = pairs, T = tokens, V = vocabulary, N = phrase slots. Per-pair losses are returned
 unreduced (B,) as in TRL, so the trainer decides how to average; ``dpa_loss`` returns the scalar
@@ -34,10 +36,15 @@ __all__ = [
     "phrase_mask_from_ids",
     "token_kl",
     "dpa_loss",
+    "PHRASE_REDUCTIONS",
     "rrpo_loss",
     "dpo_loss",
+    "dense_logps",
     "tdpo_loss",
 ]
+
+#: how DPA's alignment term averages its phrase terms (see :func:`dpa_loss`)
+PHRASE_REDUCTIONS = ("official", "per_phrase")
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -157,30 +164,42 @@ def dpa_loss(
     phrase_mask: torch.Tensor,
     kl: torch.Tensor,
     alpha: float,
+    phrase_reduction: str = "official",
 ) -> torch.Tensor:
-    """DPA / HALVA loss (arXiv 2405.18654):  L = L_a + α · L_d, with
+    """DPA / HALVA loss (arXiv 2405.18654):  L = L_a + α · L_d, with per-phrase terms
 
-        L_a = (1 / |P|) Σ_{(b,i) ∈ P} −log σ(log π_θ(y⁺_{b,i}) − log π_θ(y⁻_{b,i}))
-            = mean over real phrases of −log[π(y⁺ᵢ) / (π(y⁺ᵢ) + π(y⁻ᵢ))]
-        L_d = (1 / B) Σ_b kl_b        (kl_b = token-wise KL on the reference sample, see token_kl)
+        ℓ_{b,i} = −log σ(log π_θ(y⁺_{b,i}) − log π_θ(y⁻_{b,i})) = −log[π(y⁺ᵢ) / (π(y⁺ᵢ) + π(y⁻ᵢ))]
+        L_d     = (1 / B) Σ_b kl_b        (kl_b = token-wise KL on the reference sample, see token_kl)
 
-    P = {(b, i) : phrase_mask[b, i]} are the real phrases; padding slots never enter the mean or
-    the gradient (masked with ``torch.where``, so inf/NaN there cannot leak). With no real phrase
-    L_a = 0. No reference model enters L_a.
+    and L_a reduced in one of two ways over the (B, N) slot matrix (N = most phrases of any pair):
+
+        "official":   L_a = (1 / (B·N)) Σ_{b,i} ℓ_{b,i}, an empty slot counting as ℓ = −log σ(0) = log 2
+                      (a constant: no gradient). This is the official HALVA code's ``.mean()`` over
+                      its B×K matrix whose empty slots hold 0 for both log-probs; α was tuned under it.
+        "per_phrase": L_a = (1 / |P|) Σ_{(b,i) ∈ P} ℓ_{b,i}, the mean over real phrases only.
+
+    P = {(b, i) : phrase_mask[b, i]} are the real phrases; empty slots never enter the gradient
+    (masked with ``torch.where``, so inf/NaN there cannot leak). No reference model enters L_a.
 
     Args:
         chosen_phrase_logps, rejected_phrase_logps: (B, N) policy phrase log-probs.
         phrase_mask: (B, N) bool.
         kl: (B,) token-wise KL per pair.
         alpha: weight of L_d.
+        phrase_reduction: ``"official"`` (default) or ``"per_phrase"``.
 
     Returns:
         scalar loss.
     """
+    if phrase_reduction not in PHRASE_REDUCTIONS:
+        raise ValueError(f"phrase_reduction must be one of {', '.join(PHRASE_REDUCTIONS)}, got {phrase_reduction!r}")
     mask = phrase_mask.bool()
     margin = torch.where(mask, chosen_phrase_logps - rejected_phrase_logps, 0.0)
-    per_phrase = torch.where(mask, -F.logsigmoid(margin), 0.0)
-    align = per_phrase.sum() / mask.sum().clamp(min=1)
+    per_phrase = -F.logsigmoid(margin)  # an empty slot has margin 0: log 2
+    if phrase_reduction == "official":
+        align = per_phrase.mean() if per_phrase.numel() else per_phrase.sum()
+    else:
+        align = torch.where(mask, per_phrase, 0.0).sum() / mask.sum().clamp(min=1)
     return align + alpha * kl.mean()
 
 
@@ -241,6 +260,30 @@ def dpo_loss(
     rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps)
     losses = -F.logsigmoid(chosen_rewards - rejected_rewards)
     return losses, chosen_rewards, rejected_rewards
+
+
+def dense_logps(token_logps: torch.Tensor, response_mask: torch.Tensor, changed: torch.Tensor, gamma: float) -> torch.Tensor:
+    """DDPO's dense response log-probability (RLHF-V, arXiv 2312.00849, eq. 5), per row:
+
+        log π(y) = (Σ_{t ∈ U} log π(y_t) + γ · Σ_{t ∈ C} log π(y_t)) / (|U| + γ · |C|)
+
+    C = the changed (corrected) segments, here the tagged phrases; U = every other response token.
+    Plugged into :func:`dpo_loss` for both the policy and the reference, this is DDPO.
+
+    Args:
+        token_logps: (B, T) per-token log-probabilities (0 outside responses).
+        response_mask: (B, T) bool, the scored response tokens.
+        changed: (B, T) bool, the tokens inside tagged phrases (a subset of the response).
+        gamma: weight γ > 0 of the changed tokens (RLHF-V uses 5).
+
+    Returns:
+        (B,) weighted mean log-probability; 0 for a row without response tokens.
+    """
+    response = response_mask.bool()
+    changed = changed.bool() & response
+    weights = torch.where(changed, gamma, 1.0) * response  # 0 outside the response
+    weights = weights.to(token_logps.dtype)
+    return (weights * token_logps).sum(-1) / weights.sum(-1).clamp(min=1e-12)
 
 
 def tdpo_loss(

@@ -109,9 +109,13 @@ def resolve_dtype(name: str, bf16: bool = False, fp16: bool = False) -> torch.dt
 
 
 def load_processor(config: ModelConfig) -> Any:
-    processor = AutoProcessor.from_pretrained(
-        config.model, revision=config.model_revision, trust_remote_code=config.trust_remote_code
-    )
+    try:
+        processor = AutoProcessor.from_pretrained(
+            config.model, revision=config.model_revision, trust_remote_code=config.trust_remote_code
+        )
+    except OSError as err:  # not on disk, not in the cache, and the Hub not reachable (or no such repo)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"cannot load model {config.model!r}: {reason}") from None
     if getattr(processor, "chat_template", None) is None:
         raise ConfigError(f"the processor of {config.model} has no chat template")
     return processor

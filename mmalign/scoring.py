@@ -34,11 +34,41 @@ class BatchScores:
         return phrase_logps(self.token_logps, self.phrase_ids, num_phrases)
 
 
+@dataclass
+class ScoredBatch:
+    """Policy and reference scores of one encoded batch, with the token-wise KL of each row."""
+
+    policy: BatchScores
+    reference: BatchScores | None = None
+    kl: torch.Tensor | None = None  # (R,) KL(π_ref ‖ π_θ) summed over each row's scored positions
+    layout: Any = None  # fast path only: the mmalign.fastpath.layout.Layout that was forwarded
+
+
+def base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model inside PEFT, DDP and DeepSpeed wrappers."""
+    while hasattr(model, "get_base_model") or hasattr(model, "module"):
+        model = model.get_base_model() if hasattr(model, "get_base_model") else model.module
+    return model
+
+
 def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
-    base = model
-    while hasattr(base, "get_base_model") or hasattr(base, "module"):
-        base = base.get_base_model() if hasattr(base, "get_base_model") else base.module
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    return "logits_to_keep" in inspect.signature(base_model(model).forward).parameters
+
+
+def token_positions(model: torch.nn.Module, inputs: dict) -> torch.Tensor:
+    """The position ids the model gives each token of ``inputs``: (R, T), or (axes, R, T) for
+    multimodal rotary positions (computed by the model's own ``get_rope_index``).
+
+    One-dimensional positions count real tokens from 0, so left padding does not shift them.
+    """
+    attention_mask = inputs["attention_mask"]
+    inner = getattr(model, "model", None)
+    rope_index = getattr(inner, "get_rope_index", None)
+    if rope_index is not None:
+        params = inspect.signature(rope_index).parameters
+        kwargs = {k: v for k, v in inputs.items() if k in params and k != "input_ids"}
+        return rope_index(inputs["input_ids"], **kwargs)[0]
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def score_batch(model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool = False) -> BatchScores:
@@ -53,6 +83,9 @@ def score_batch(model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bo
     first = int(response_mask.float().argmax(dim=1).min()) if response_mask.any() else 1
     keep = input_ids.shape[1] - max(first - 1, 0)
     kwargs = {"use_cache": False}
+    if not bool(inputs["attention_mask"][:, 0].all()):
+        # Left padding: models that infer positions from the sequence length would count the padding.
+        kwargs["position_ids"] = token_positions(base_model(model), inputs)
     if _accepts_logits_to_keep(model):
         kwargs["logits_to_keep"] = keep
     logits = model(**inputs, **kwargs).logits[:, -keep:]

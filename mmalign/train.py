@@ -32,6 +32,7 @@ from .data.dataset import (
 )
 from .data.media import resolve_media_path
 from .data.readers import read_conversations, read_pairs
+from .data.sampling import balance_yes_no
 from .errors import DataError, MMAlignError
 from .hub import finish_run
 from .models import frozen_reference, load_model, load_processor
@@ -55,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(USAGE.format(recipes=", ".join(list_recipes())))
         return 0
-    return run_cli("mmalign.train", lambda args: run(load_config(args)), argv)
+    try:
+        return run_cli("mmalign.train", lambda args: run(load_config(args)), argv)
+    finally:
+        # Leave the process group before the interpreter exits: torch and DeepSpeed keep threads
+        # behind it whose destructors otherwise race the exit (an occasional abort on one rank).
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def run(setup: TrainSetup) -> Any:
@@ -82,16 +89,25 @@ def run(setup: TrainSetup) -> Any:
         # where more threads wait on each other.
         torch.set_num_threads(1)
 
+    args.apply_global_batch_size(state.num_processes)
+    logger.info("%s; method %s; %s", args.effective_batch(state.num_processes), setup.run.method, settings_line(setup))
+
     processor = load_processor(setup.model)
     pairs = anchor_media(read_pairs(data.train_file, data.format), setup.media_roots.get(data.train_file))
+    if data.balance_yes_no:
+        pairs, counts = balance_yes_no(pairs, args.seed)
+        logger.info("balance_yes_no: %d yes and %d no pairs kept, %d dropped", counts["yes"], counts["no"], counts["dropped"])
     if data.max_samples:
         pairs = pairs[: data.max_samples]
     references = None
     if data.ref_file and trainer_cls.uses_reference_samples:
         references = anchor_media(read_conversations(data.ref_file, data.ref_format), setup.media_roots.get(data.ref_file))
-    media = MediaOptions(data.media_root, data.num_frames, data.fps)
+    media = MediaOptions(data.media_root, data.num_frames, data.fps, data.frame_sampling)
     dataset = PairDataset(pairs, references, media, seed=args.seed)
-    collator = PreferenceCollator(processor, max_length=args.max_length)
+    collator = PreferenceCollator(
+        processor, max_length=args.max_length, system_prompt=data.system_prompt, pad_to_square=data.pad_to_square
+    )
+    longest = None
     if setup.run.validate_data:
         require = setup.run.method in ("dpa", "rrpo", "rrpo_nokl")
         longest = check_data(dataset, collator, require, state)
@@ -109,6 +125,7 @@ def run(setup: TrainSetup) -> Any:
         processing_class=processor,
         ref_model=frozen_reference(model, setup.model, bf16=args.bf16, fp16=args.fp16),
         data_collator=collator,
+        longest_sample=longest,
     )
     trainer.train(resume_from_checkpoint=resume)
     output_dir = finish_run(trainer, setup, push_to_hub, hub_token)
@@ -116,10 +133,11 @@ def run(setup: TrainSetup) -> Any:
         if world is None or not str(base_model).startswith("world://"):
             logger.info("compare_on_world: the model is not the world's base (model=world://base); no comparison")
         else:  # every process takes a share of the scenes, once the main one has saved the model
-            from .demo import compare_on_world
+            from .world.comparison import compare_on_world
 
             state.wait_for_everyone()
-
+            if getattr(world, "world", "image") == "video":
+                from .world.video_comparison import compare_on_video_world as compare_on_world
             compare_on_world(world, setup.model.model, output_dir, setup.run.method, setup.run.world_eval_samples)
     return trainer
 
@@ -134,6 +152,26 @@ def anchor_media(records: list, root: str | None) -> list:
         if record.video is not None:
             record.video = str(resolve_media_path(record.video, root))
     return records
+
+
+#: training settings named in the start-up line, when the method has them
+_SETTINGS = ("alpha", "beta", "gamma", "phrase_reduction", "reward_level", "variant", "learning_rate",
+             "lr_scheduler_type", "num_train_epochs", "max_length", "disable_dropout")
+
+
+def settings_line(setup: TrainSetup) -> str:
+    """The settings that decide what a run computes, in one line (printed at start)."""
+    training, model, data = setup.training, setup.model, setup.data
+    values = {name: getattr(training, name) for name in _SETTINGS if hasattr(training, name)}
+    parts = [f"{name}={getattr(value, 'value', value)}" for name, value in values.items()]  # enums by value
+    if model.use_peft:
+        parts.append(f"lora r={model.lora_r} alpha={model.lora_alpha} dropout={model.lora_dropout}")
+    parts.append("precision=" + ("bf16" if training.bf16 else "fp16" if training.fp16 else "fp32"))
+    if data.system_prompt:
+        parts.append("system prompt set")
+    if data.pad_to_square:
+        parts.append("images padded to square")
+    return ", ".join(parts)
 
 
 def process_state(args: Any) -> PartialState:

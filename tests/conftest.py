@@ -32,3 +32,20 @@ def tiny_model_dir(tmp_path_factory):
         return build_tiny_vlm(family, root / f"{family}-{tokenizer_kind}", corpus=demo_corpus(), tokenizer_kind=tokenizer_kind)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    """``tiny_model("qwen2_vl")`` → (model in eval mode, processor), loaded once per session through
+    ``AutoModelForImageTextToText`` / ``AutoProcessor``. Shared: tests must not change them."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    cache = {}
+
+    def get(family: str = "llava"):
+        if family not in cache:
+            path = tiny_model_dir(family)
+            cache[family] = (AutoModelForImageTextToText.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path))
+        return cache[family]
+
+    return get

@@ -69,6 +69,26 @@ def coco(root: Path) -> dict:
             "media_root": str(root / "val2014"), "num_images": 3}
 
 
+def coco_awkward(root: Path) -> dict:
+    """Four val2014 images whose objects the awkward captions of the CHAIR tests name in other words:
+    1 person + skis, 2 sheep + donut (a reference caption adds a bench), 3 potted plant + baseball
+    bat, 4 person."""
+    categories = [{"id": 1, "name": "person"}, {"id": 35, "name": "skis"}, {"id": 20, "name": "sheep"},
+                  {"id": 60, "name": "donut"}, {"id": 64, "name": "potted plant"}, {"id": 39, "name": "baseball bat"},
+                  {"id": 15, "name": "bench"}, {"id": 3, "name": "car"}]
+    images = [{"id": i, "file_name": f"COCO_val2014_{i:012d}.jpg"} for i in (1, 2, 3, 4)]
+    for i, image in enumerate(images):
+        _image(root / "val2014" / image["file_name"], i)
+    objects = {1: [1, 35], 2: [20, 60], 3: [64, 39], 4: [1]}
+    annotations = [{"id": 10 * i + k, "image_id": i, "category_id": c} for i, cs in objects.items() for k, c in enumerate(cs)]
+    instances = _json(root / "annotations" / "instances_val2014.json",
+                      {"images": images, "annotations": annotations, "categories": categories})
+    captions = _json(root / "annotations" / "captions_val2014.json",
+                     {"images": images, "annotations": [{"id": 1, "image_id": 2, "caption": "Goats eat bagels on a bench."}]})
+    return {"benchmark": "chair", "instances_file": str(instances), "captions_file": str(captions),
+            "media_root": str(root / "val2014"), "num_images": 4}
+
+
 def pope(root: Path) -> dict:
     for i in range(3):
         _image(root / "val2014" / f"COCO_val2014_{i:012d}.jpg", i)
@@ -95,7 +115,7 @@ def amber(root: Path) -> dict:
     annotations = [
         {"id": 1, "image": "AMBER_1.jpg", "type": "generative", "truth": ["dog", "grass"], "hallu": ["frisbee", "ball"]},
         {"id": 2, "image": "AMBER_2.jpg", "type": "generative", "truth": ["cat", "sofa"], "hallu": ["dog"]},
-        {"id": 1005, "type": "discriminative-existence", "truth": "yes"},
+        {"id": 1005, "type": "discriminative-hallucination", "truth": "yes"},
         {"id": 1006, "type": "discriminative-attribute-action", "truth": "no"},
         {"id": 1007, "type": "discriminative-attribute-number", "truth": "no"},
         {"id": 1008, "type": "discriminative-relation", "truth": "yes"},
@@ -112,6 +132,19 @@ def amber(root: Path) -> dict:
         "safe_words": str(root / "data" / "safe_words.txt"),
         "media_root": str(root / "image"),
     }
+
+
+def amber_awkward(root: Path) -> dict:
+    """:func:`amber` with a vocabulary that holds a verb (``sailing``) and a two-word entry (``hot
+    dog``), and boat among image 1's likely hallucinations."""
+    values = amber(root)
+    association = {"dog": ["puppy"], "grass": ["lawn"], "frisbee": ["disc"], "boat": ["sailing", "sailboat"],
+                   "cat": ["kitten"], "sofa": ["couch"], "tree": [], "sky": [], "hot dog": []}
+    annotations = json.loads(Path(values["annotation_file"]).read_text())
+    annotations[0]["hallu"] = ["frisbee", "boat"]
+    _json(Path(values["word_association"]), association)
+    _json(Path(values["annotation_file"]), annotations)
+    return values
 
 
 def mme(root: Path) -> dict:
@@ -174,10 +207,26 @@ def mvbench(root: Path) -> dict:
 
 
 def mlvu(root: Path) -> dict:
+    """MLVU's release layout: ``json/`` holds the seven multiple-choice tasks and the two generation
+    tasks (no candidates); videos in ``video/<task file stem>/``."""
     _video(root / "video" / "1_plotQA" / "movie_1.mp4", 4)
+    _video(root / "video" / "2_needle" / "needle_1.mp4", 5)
     _json(root / "json" / "1_plotQA.json", [
         {"video": "movie_1.mp4", "duration": 2, "question": "What colour is the car?", "candidates": ["red", "blue", "green", "white"],
          "answer": "green", "question_type": "plotQA"},
+    ])
+    _json(root / "json" / "2_needle.json", [
+        {"video": "needle_1.mp4", "duration": 2, "question": "What does the inserted clip show?",
+         "candidates": ["a cat", "a boat", "a clock", "a tree"], "answer": "a boat", "question_type": "findNeedle"},
+        {"video": "needle_1.mp4", "duration": 2, "question": "What colour is the boat?",
+         "candidates": ["red", "blue", "green", "white"], "answer": "white", "question_type": "findNeedle"},
+    ])
+    _json(root / "json" / "8_sub_scene.json", [
+        {"video": "movie_1.mp4", "duration": 2, "question": "Describe the scene.", "answer": "A car drives.",
+         "question_type": "subPlot", "scoring_points": ["a car"]},
+    ])
+    _json(root / "json" / "9_summary.json", [
+        {"video": "movie_1.mp4", "duration": 2, "question": "Summarise the video.", "answer": "A car.", "question_type": "summary"},
     ])
     return {"benchmark": "mlvu", "annotation": str(root / "json"), "media_root": str(root / "video")}
 

@@ -271,8 +271,8 @@ def test_gpu_smoke_dry_run_prints_its_table_and_appends_it(tmp_path, capsys):
         assert not r["note"].startswith("failed") and float(r["tokens/s"].replace(",", "")) > 0 and float(r["step (s)"]) > 0
     assert float(rows[1]["check"]) < 1e-5  # packed and padded losses agree
 
-    # tokens/step, counted by a hook inside training (from attention masks, or from the packed
-    # position ids), equals the real tokens of one collated batch: 2 pairs x 2 responses + 2 references.
+    # tokens/step, counted from the batches training sees, equals the real tokens of one collated
+    # batch: 2 pairs x 2 responses + 2 references.
     shape = gpu_smoke.SHAPES["llava"]["dry"]
     processor = gpu_smoke.build_processor("llava", shape)
     pairs_file, refs_file = gpu_smoke.write_data(tmp_path, "llava", shape, 2)

@@ -336,6 +336,7 @@ def test_qwen2_vl_video_pair(tmp_path, processors):
 
 def test_over_long_sample_is_an_error_not_truncated(dataset, processors):
     processor = processors("llava-bpe")
+    dataset = PairDataset(dataset.pairs, None, dataset.media)  # the pairs alone (references: next test)
     full = collate(processor, dataset, [0, 1])["pair"]
     lengths = full["inputs"]["attention_mask"].sum(dim=1).tolist()
     short, long = int(lengths[0]), int(lengths[1])  # pair-short, pair-long (chosen rows)
@@ -399,3 +400,87 @@ def test_missing_reference_image_names_reference(tmp_path, data_dir):
     with pytest.raises(DataError) as info:
         dataset[0]
     assert f"{refs_path}:1: record 'ref-gone'" in str(info.value) and "nope.jpg" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# scored tokens: the response text and the end-of-turn token, nothing of the template around them
+
+END_OF_TURN = {"llava": "</s>", "qwen2_vl": "<|im_end|>", "llava_onevision": "<|im_end|>"}
+
+
+@pytest.mark.parametrize("family", sorted(END_OF_TURN))
+def test_scored_tokens_are_the_response_and_its_end_of_turn_token(family, tiny_model_dir, data_dir):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir(family))
+    pairs = read_pairs(data_dir / "pairs.jsonl")
+    part = PreferenceCollator(processor)([PairDataset(pairs, None, MediaOptions(str(data_dir)))[0]])["pair"]
+    tokenizer = processor.tokenizer
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TURN[family])
+    for row, response in enumerate([pairs[0].chosen, pairs[0].rejected]):
+        scored = part["inputs"]["input_ids"][row][part["response_mask"][row]].tolist()
+        assert scored[-1] == eot  # ends with the end-of-turn token ...
+        # ... preceded by exactly the response's own tokens (no role header, no template whitespace)
+        assert norm(tokenizer.decode(scored[:-1])) == norm(response)
+        # nothing after the end-of-turn token is scored (Qwen's template puts a newline there)
+        last = max(i for i, on in enumerate(part["response_mask"][row].tolist()) if on)
+        assert part["inputs"]["input_ids"][row][last].item() == eot
+
+
+def test_template_without_end_of_turn_gets_the_eos_token(tiny_model_dir):
+    # llava-hf's LLaVA-1.5 template: no </s>, a space after each turn, system text before USER:
+    processor = AutoProcessor.from_pretrained(tiny_model_dir("llava"))
+    processor.chat_template = (
+        "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}"
+        "{% endif %}{% for c in message['content'] if c['type'] == 'image' %}{{ '<image>\\n' }}{% endfor %}"
+        "{% for c in message['content'] if c['type'] == 'text' %}{{ c['text'] + ' ' }}{% endfor %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+    )
+    from mmalign.data.encoding import render_chat
+
+    system = "A chat between a curious human and an artificial intelligence assistant."
+    turns = [("system", system), ("user", "<image>\nQ1?"), ("assistant", "A1."), ("user", "Q2?"), ("assistant", "A2.")]
+    text, scored, starts = render_chat(processor, turns, num_images=1)
+    # the official LLaVA v1 conversation, character for character
+    assert text == f"{system} USER: <image>\nQ1? ASSISTANT: A1.</s>USER: Q2? ASSISTANT: A2.</s>"
+    assert [text[s:e] for s, e in scored] == ["A1.", "</s>", "A2.", "</s>"]
+    assert [text[s:] .startswith(a) for s, a in zip(starts, ["A1.", "A2."])] == [True, True]
+
+
+def test_system_prompt_opens_pairs_and_references(tiny_model_dir, dataset):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir("qwen2_vl"))
+    system = "Answer only what the image shows."
+    collator = PreferenceCollator(processor, system_prompt=system)
+    chosen, _ = collator.pair_sequences(dataset[0])
+    reference = collator.reference_sequence(dataset[0])
+    for sequence in (chosen, reference):
+        assert sequence.text.startswith(f"<|im_start|>system\n{system}<|im_end|>")
+        assert "You are a helpful assistant." not in sequence.text
+    plain, _ = PreferenceCollator(processor).pair_sequences(dataset[0])
+    assert plain.text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>")
+
+
+def test_pad_to_square_uses_the_mean_colour(tiny_model_dir):
+    from PIL import Image
+
+    processor = AutoProcessor.from_pretrained(tiny_model_dir("llava"))  # CLIPImageProcessor: padded here
+    colour = tuple(int(x * 255) for x in processor.image_processor.image_mean)  # LLaVA's expand2square fill
+    wide = Image.new("RGB", (8, 4), (10, 200, 30))
+    collator = PreferenceCollator(processor, pad_to_square=True)
+    (square,) = collator._images([wide])
+    assert square.size == (8, 8)
+    pixels = square.load()
+    assert pixels[0, 0] == colour and pixels[7, 7] == colour  # rows 0-1 and 6-7 are padding
+    assert pixels[0, 2] == (10, 200, 30) and pixels[7, 5] == (10, 200, 30)
+
+
+def test_pad_to_square_agrees_with_the_llava_image_processor():
+    from PIL import Image
+    from transformers import LlavaImageProcessor
+
+    from mmalign.data.media import expand_to_square
+
+    image_processor = LlavaImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16})
+    colour = tuple(int(x * 255) for x in image_processor.image_mean)
+    tall = Image.new("RGB", (6, 12), (250, 20, 90))
+    by_processor = image_processor(tall, do_pad=True, return_tensors="pt")["pixel_values"]
+    by_us = image_processor(expand_to_square(tall, colour), do_pad=False, return_tensors="pt")["pixel_values"]
+    assert torch.allclose(by_processor, by_us, atol=1e-6)

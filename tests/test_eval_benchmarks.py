@@ -35,16 +35,29 @@ def scripted_run(tmp_path, build, answers, judge=None, default="I would rather n
 
 def test_pope_scores(tmp_path):
     answers = {
-        "random/1": "Yes", "random/2": "Yes", "random/3": "hmm",  # labels yes, no, yes: TP, FP, miss
+        "random/1": "Yes", "random/2": "Yes", "random/3": "hmm",  # labels yes, no, yes: TP, FP, and "hmm" reads as yes: TP
         "adversarial/1": "No", "adversarial/2": "No", "adversarial/3": "Yes",  # labels no, no, yes: TN, TN, TP
     }
     m = scripted_run(tmp_path, fx.pope, answers)
+    assert m["parsing"] == "official"
+    assert m["random"]["accuracy"] == pytest.approx(200 / 3)
+    assert m["random"]["precision"] == pytest.approx(200 / 3) and m["random"]["recall"] == pytest.approx(100.0)
+    assert m["random"]["yes_ratio"] == pytest.approx(100.0) and m["random"]["unparseable"] == 0
+    assert m["adversarial"]["f1"] == pytest.approx(100.0)
+    assert m["mean"]["accuracy"] == pytest.approx((200 / 3 + 100) / 2)
+    assert m["mean"]["f1"] == pytest.approx((80 + 100) / 2)  # random: 2·(2/3)·1 / (2/3 + 1) = 0.8
+
+
+def test_pope_strict_parsing(tmp_path):
+    answers = {"random/1": "Yes", "random/2": "Yes", "random/3": "hmm", "adversarial/1": "No", "adversarial/2": "No",
+               "adversarial/3": "Yes"}
+    values = fx.pope(tmp_path / "data")
+    config = load_eval_config(fx.args(values) + ["model=unused", f"output_dir={tmp_path / 'out'}", "strict_parsing=true"])
+    m = run(config, backend=Scripted(answers))
+    # "hmm" is unreadable: a missed yes, kept in the denominator
+    assert m["parsing"] == "strict" and m["random"]["unparseable"] == 1
     assert m["random"]["accuracy"] == pytest.approx(100 / 3)
     assert m["random"]["precision"] == pytest.approx(50.0) and m["random"]["recall"] == pytest.approx(50.0)
-    assert m["random"]["yes_ratio"] == pytest.approx(200 / 3) and m["random"]["unparseable"] == 1
-    assert m["adversarial"]["f1"] == pytest.approx(100.0)
-    assert m["mean"]["accuracy"] == pytest.approx((100 / 3 + 100) / 2)
-    assert m["mean"]["f1"] == pytest.approx((50 + 100) / 2)
 
 
 def test_chair_scores(tmp_path):
@@ -65,14 +78,14 @@ def test_amber_scores(tmp_path):
     answers = {
         "1": "A puppy plays on the lawn under the sky with a frisbee and a ball near a tree.",
         "2": "Two kittens sleep on a couch.",
-        "1005": "Yes.", "1006": "No, it is awake.", "1007": "Yes", "1008": "The cup is on the table.",
+        "1005": "Yes", "1006": "No", "1007": "Yes.", "1008": "yes",
     }
     m = scripted_run(tmp_path, fx.amber, answers)
-    # the same responses as tests/test_eval_metrics.py: CHAIR 3/8, Cover 100, Hal 50, Cog 2/3; F1 2/3
-    assert m["generative"]["chair"] == pytest.approx(37.5)
-    assert m["generative"]["cog"] == pytest.approx(200 / 3)
-    assert m["discriminative"]["overall"]["f1"] == pytest.approx(200 / 3)
-    assert m["amber_score"] == pytest.approx((100 - 37.5 + 200 / 3) / 2)
+    # the same responses as tests/test_eval_metrics.py: CHAIR 37.5, Cog 66.7; F1 66.7
+    assert m["generative"]["chair"] == 37.5 and m["generative"]["cog"] == 66.7
+    assert m["discriminative"]["overall"]["f1"] == 66.7
+    assert m["amber_score"] == pytest.approx((100 - 37.5 + 66.7) / 2)
+    assert m["parsing"] == "official"
 
 
 def test_mme_scores(tmp_path):
@@ -132,7 +145,7 @@ def test_tvbench_scores(tmp_path):
     "name,answers,accuracy",
     [
         ("mvbench", {"action_sequence/0": "B", "episodic_reasoning/0": "A"}, 50.0),  # B right, Monica is B
-        ("mlvu", {"1_plotQA/0": "The car is green."}, 100.0),  # read from the option text
+        ("mlvu", {"1_plotQA/0": "(C) green", "2_needle/0": "B", "2_needle/1": "D."}, 200 / 3),  # "D." is not "D"
         ("videomme", {"001-1": "C. Three.", "001-2": "B"}, 50.0),
         ("longvideobench", {"86CxyhFV9MI_0": "a cup"}, 100.0),  # correct_choice 1 → B
         ("tempcompass", {"1034419625/action/0": "A", "1034419625/direction/0": "A"}, 50.0),
@@ -181,7 +194,7 @@ def test_vcrbench_scores(tmp_path):
 IMAGE = sorted(fx.IMAGE_BENCHMARKS)
 VIDEO = sorted(fx.VIDEO_BENCHMARKS)
 #: items in each fixture (counted by hand from tests/eval_fixtures.py)
-NUM_ITEMS = {"chair": 3, "pope": 6, "amber": 6, "mme": 8, "mmhal": 3, "tvbench": 3, "mvbench": 2, "mlvu": 1,
+NUM_ITEMS = {"chair": 3, "pope": 6, "amber": 6, "mme": 8, "mmhal": 3, "tvbench": 3, "mvbench": 2, "mlvu": 3,
              "videomme": 2, "longvideobench": 1, "tempcompass": 2, "vidhalluc": 2, "videohallucer": 8, "vcrbench": 2}
 
 

@@ -77,7 +77,8 @@ def test_unparseable_answers_are_named_and_scored_wrong(tmp_path, caplog):
             return ["Yes" if item.id == "random/1" else "qwzx blorp" for item in items]
 
     values = fx.pope(tmp_path)
-    config = load_eval_config(fx.args(values) + ["model=m", f"output_dir={tmp_path / 'out'}"])
+    # POPE's own reader takes any answer without "no" for a yes; the strict one names them
+    config = load_eval_config(fx.args(values) + ["model=m", f"output_dir={tmp_path / 'out'}", "strict_parsing=true"])
     with caplog.at_level(logging.WARNING, logger="mmalign.eval"):
         metrics = run(config, backend=Garbled())
     lines = [r.getMessage() for r in caplog.records if "cannot read" in r.getMessage()]

@@ -39,15 +39,16 @@ INSTANCES = {
 }
 COCO_CAPTIONS = {"annotations": [{"id": 9, "image_id": 2, "caption": "Cups and a laptop on a wooden table."}]}
 CAPTIONS = {
-    # man→person, dogs→dog, "hot dog"→hot dog (not dog), cat→cat; truth {person, dog}: 2 of 4 wrong; 13 words
+    # man→person, dogs→dog, "hot dog" (one word, not a dog), cat; truth {person, dog}: 2 of 4 wrong;
+    # 14 tokens: a man walk two dog past a [hot dog] stand . a cat watch .
     1: "A man walks two dogs past a hot dog stand. A cat watches.",
-    # "laptop computer"→laptop, mug→cup, desk→dining table; truth {dining table, cup} + laptop from the
-    # reference caption: none wrong; 11 words
+    # "laptop computer"→laptop, desk→dining table ("mug" is not in CHAIR's table); truth {dining table,
+    # cup} + laptop and cup from the reference caption: none wrong; 11 tokens
     2: "A laptop computer and a coffee mug sit on a desk.",
     # "baby elephant"→elephant (not a person), "teddy bear" (not a bear), "toilet seat"→toilet; truth
-    # {teddy bear}: elephant and toilet wrong, 2 of 3; 12 words
+    # {teddy bear}: elephant and toilet wrong, 2 of 3; 10 tokens: a elephant and a [teddy bear] sit on the toilet .
     3: "A baby elephant and a teddy bear sit on the toilet seat.",
-    # no object; truth {bench}; 4 words
+    # no object; truth {bench}; 5 tokens
     "4": "There is nothing here.",
 }
 
@@ -55,21 +56,29 @@ CAPTIONS = {
 def test_chair_with_reference_captions():
     result = chair(CAPTIONS, INSTANCES, COCO_CAPTIONS)
     assert result["chair_s"] == pytest.approx(100 * 2 / 4)  # captions 1 and 3 hallucinate
-    assert result["chair_i"] == pytest.approx(100 * 4 / 10)  # (2 + 0 + 2 + 0) of (4 + 3 + 3 + 0) mentions
-    assert result["recall"] == pytest.approx(100 * 6 / 7)  # (2 + 3 + 1 + 0) of (2 + 3 + 1 + 1) truth objects
-    assert result["length"] == pytest.approx((13 + 11 + 12 + 4) / 4)
-    assert result["per_image"][3]["hallucinated"] == [["baby elephant", "elephant"], ["toilet seat", "toilet"]]
-    assert result["num_mentions"] == 10 and result["num_hallucinated"] == 4
+    assert result["chair_i"] == pytest.approx(100 * 4 / 9)  # (2 + 0 + 2 + 0) of (4 + 2 + 3 + 0) mentions
+    assert result["recall"] == pytest.approx(100 * 5 / 7)  # (2 + 2 + 1 + 0) of (2 + 3 + 1 + 1) truth objects
+    assert result["length"] == pytest.approx((14 + 11 + 10 + 5) / 4)
+    assert result["per_image"][3]["hallucinated"] == [["elephant", "elephant"], ["toilet", "toilet"]]
+    assert result["num_mentions"] == 9 and result["num_hallucinated"] == 4
+    assert result["nlp"] in ("nltk", "offline")
 
 
 def test_chair_from_files_without_reference_captions(tmp_path):
     path = tmp_path / "instances_val2014.json"
     path.write_text(json.dumps(INSTANCES))
     result = chair(CAPTIONS, str(path))
-    # the laptop of caption 2 is now hallucinated: captions 1, 2, 3 hallucinate; 5 of 10 mentions
+    # the laptop of caption 2 is now hallucinated: captions 1, 2, 3 hallucinate; 5 of 9 mentions
     assert result["chair_s"] == pytest.approx(75.0)
-    assert result["chair_i"] == pytest.approx(50.0)
-    assert result["recall"] == pytest.approx(100 * 5 / 6)  # (2 + 2 + 1 + 0) of (2 + 2 + 1 + 1)
+    assert result["chair_i"] == pytest.approx(100 * 5 / 9)
+    assert result["recall"] == pytest.approx(100 * 4 / 6)  # (2 + 1 + 1 + 0) of (2 + 2 + 1 + 1)
+
+
+def test_ground_truth_reads_reference_captions_of_the_scored_images_only():
+    from mmalign.eval.metrics.chair import ground_truth
+
+    assert ground_truth(INSTANCES, COCO_CAPTIONS)[2] == {"dining table", "cup", "laptop"}  # the caption adds the laptop
+    assert ground_truth(INSTANCES, COCO_CAPTIONS, images=[1])[2] == {"dining table", "cup"}  # image 2 is not scored
 
 
 def test_chair_rejects_unknown_images():
@@ -80,12 +89,19 @@ def test_chair_rejects_unknown_images():
 @pytest.mark.parametrize(
     "caption,expected",
     [
-        ("Two children ride bicycles past a bus stop.", ["person", "bicycle"]),  # "bus stop" is no bus
-        ("A glass of orange juice and two oranges.", ["orange"]),  # the juice is not an orange
+        ("Two children ride bicycles past a bus stop.", ["person", "bicycle", "bus"]),  # "bus stop" is no rule
+        ("A glass of orange juice and two oranges.", ["orange", "orange"]),  # a glass is no wine glass
         ("The seat of the toilet is up; a chair stands by.", ["toilet", "chair"]),  # that seat is the toilet's
         ("A passenger train and a passenger.", ["train", "person"]),
         ("Wine glasses, skis and pairs of scissors.", ["wine glass", "skis", "scissors"]),
-        ("Mice near a computer mouse.", ["mouse", "mouse"]),
+        ("Mice near a computer mouse.", ["mouse", "laptop", "mouse"]),  # a computer is a laptop in CHAIR's table
+        ("Two cars parked by the street.", ["car"]),  # "car park" is no rule: the car counts
+        ("A man skiing down a hill.", ["person", "skis"]),  # skiing, a verb here, is ski
+        ("People skateboarding in the park.", ["person", "skateboard"]),
+        ("A goat, a bagel and a street light.", ["sheep", "donut", "traffic light"]),
+        ("A potted plant and a baseball bat.", ["potted plant", "baseball bat"]),
+        ("A plant near a bat.", []),  # neither is in CHAIR's table alone
+        ("A woman seated on a bench.", ["person", "chair", "bench"]),  # seated is the verb seat: a chair
     ],
 )
 def test_caption_objects_word_handling(caption, expected):
@@ -126,7 +142,7 @@ ASSOCIATION = {"dog": ["puppy"], "grass": ["lawn"], "frisbee": ["disc"], "ball":
 AMBER_ANNOTATIONS = {
     1: {"type": "generative", "truth": ["dog", "grass"], "hallu": ["frisbee", "ball"]},
     2: {"type": "generative", "truth": ["cat", "sofa"], "hallu": ["dog"]},
-    1005: {"type": "discriminative-existence", "truth": "yes"},
+    1005: {"type": "discriminative-hallucination", "truth": "yes"},
     1006: {"type": "discriminative-attribute-action", "truth": "no"},
     1007: {"type": "discriminative-attribute-number", "truth": "no"},
     1008: {"type": "discriminative-relation", "truth": "yes"},
@@ -135,31 +151,35 @@ AMBER_ANNOTATIONS = {
 
 def test_amber_generative():
     responses = {
-        # objects: puppy (dog's), lawn (grass's), sky (safe word), frisbee, ball, tree → the last three
-        # hallucinated; frisbee and ball are the annotated likely hallucinations
+        # nouns in the vocabulary: puppy (dog's), lawn (grass's), sky (safe word), frisbee, ball, tree →
+        # the last three hallucinated; frisbee and ball are the annotated likely hallucinations
         1: "A puppy plays on the lawn under the sky with a frisbee and a ball near a tree.",
         # kittens → kitten (cat's), couch (sofa's): nothing hallucinated
         2: "Two kittens sleep on a couch.",
     }
     result = amber_generative(responses, AMBER_ANNOTATIONS, ASSOCIATION, ["sky"])
-    assert result["chair"] == pytest.approx(100 * 3 / 8)  # 3 hallucinated of 6 + 2 mentions
-    assert result["cover"] == pytest.approx(100.0)  # dog, grass, cat, sofa all covered
-    assert result["hal"] == pytest.approx(50.0)  # response 1 of 2
-    assert result["cog"] == pytest.approx(100 * 2 / 3)  # frisbee, ball of frisbee, ball, dog
+    assert result["chair"] == 37.5  # 3 hallucinated of 6 + 2 mentions (the safe sky counts)
+    assert result["cover"] == 100.0  # dog, grass, cat, sofa all covered
+    assert result["hal"] == 50.0  # response 1 of 2
+    assert result["cog"] == 66.7  # frisbee, ball of frisbee, ball, dog: round(66.67, 1)
+    assert result["similarity"] == "left out"
 
 
 def test_amber_discriminative():
-    responses = {1005: "Yes.", 1006: "No, it is awake.", 1007: "Yes", 1008: "The cup is on the table."}
+    # 1005 existence (truth yes) "Yes": right; 1006 action (no) "No": right, a "no" answer;
+    # 1007 number (no) "Yes.": not exactly Yes or No, wrong; 1008 relation (yes) "yes": wrong
+    responses = {1005: "Yes", 1006: "No", 1007: "Yes.", 1008: "yes"}
     result = amber_discriminative(responses, AMBER_ANNOTATIONS)
     overall = result["overall"]
-    # answers yes, no, yes, (unparseable); labels yes, no, no, yes; "no" is the positive class
-    assert overall["accuracy"] == pytest.approx(50.0)  # 1005 and 1006
-    assert overall["precision"] == pytest.approx(100.0)  # one "no" answer, right
-    assert overall["recall"] == pytest.approx(50.0)  # of the two "no" labels (1006, 1007)
-    assert overall["f1"] == pytest.approx(100 * 2 / 3)  # 2·1·0.5 / 1.5
-    assert overall["unparseable"] == 1
-    assert result["attribute"]["accuracy"] == pytest.approx(50.0) and result["attribute"]["n"] == 2
+    assert overall["accuracy"] == 50.0
+    assert overall["precision"] == 100.0  # one "No", right
+    assert overall["recall"] == 50.0  # of the two "no" truths (1006, 1007)
+    assert overall["f1"] == 66.7  # round(2·1·0.5 / (1.5 + 0.0001) · 100, 1)
+    assert overall["unparseable"] == 2
+    assert result["attribute"]["accuracy"] == 50.0 and result["attribute"]["n"] == 2
+    assert result["action"]["f1"] == 100.0  # round(2 / 2.0001 · 100, 1)
     assert result["relation"]["accuracy"] == 0.0 and result["existence"]["accuracy"] == 100.0
+    assert result["existence"]["f1"] == 0.0  # no "no" truth or answer
 
 
 def test_mme():

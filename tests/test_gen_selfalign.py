@@ -284,7 +284,7 @@ def parrot_world(tmp_path_factory):
     from transformers import AutoProcessor, GenerationConfig
 
     from mmalign.world import World, WorldConfig, write_world
-    from mmalign.world_model import caption_prompt_prefix
+    from mmalign.world.base_model import caption_prompt_prefix
 
     root = tmp_path_factory.mktemp("parrot")
     world = World(0, WorldConfig(unusual_share=0.5))

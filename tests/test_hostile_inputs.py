@@ -161,7 +161,7 @@ TRAIN_CASES = {
     "batch_size_zero": _setting_case("per_device_train_batch_size=0", expect="per_device_train_batch_size=0"),
     "max_steps_zero": _setting_case("max_steps=0", expect="max_steps=0: give a positive number of steps"),
     "alpha_negative": _setting_case("alpha=-1", expect="alpha=-1: a negative KL weight"),
-    "max_samples_negative": _setting_case("max_samples=-1", expect="max_samples=-1: use at least one pair"),
+    "max_samples_negative": _setting_case("max_samples=-1", expect="max_samples=-1: use at least one (or leave it unset for all)"),
     "num_frames_and_fps_both_typed": _setting_case("num_frames=4", "fps=1.0", expect="num_frames=4 and fps=1.0 are both set"),
     "unknown_tiny_family": _setting_case("model=tiny://llama3", expect="model=tiny://llama3: no tiny model family 'llama3'"),
     "alpha_typed_for_dpo": _setting_case("method=dpo", "alpha=0.3", expect="key 'alpha' does not apply to method 'dpo'"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mmalign.losses import (
+    dense_logps,
     dpa_loss,
     dpo_loss,
     phrase_logps,
@@ -69,10 +70,24 @@ def bf_token_kl(pol, ref, mask):
 
 
 def bf_dpa(c, r, m, kl, alpha):
+    """Mean over real phrases only (phrase_reduction="per_phrase")."""
     terms = [
         -_logsigmoid(c[b][i] - r[b][i]) for b in range(len(c)) for i in range(len(c[b])) if m[b][i]
     ]
     align = sum(terms) / len(terms) if terms else 0.0
+    return align + alpha * sum(kl) / len(kl)
+
+
+def bf_dpa_official(c, r, m, kl, alpha):
+    """The official HALVA code's reduction, slot by slot: an empty slot holds 0 for both log-probs,
+    so it adds log(1 + exp(0 - 0)); the mean is over all B x N slots."""
+    total, slots = 0.0, 0
+    for b in range(len(c)):
+        for i in range(len(c[b])):
+            pos, neg = (c[b][i], r[b][i]) if m[b][i] else (0.0, 0.0)
+            total += math.log(1 + math.exp(neg - pos))
+            slots += 1
+    align = total / slots if slots else 0.0
     return align + alpha * sum(kl) / len(kl)
 
 
@@ -213,47 +228,121 @@ def _phrase_batch(gen, B=3, N=4):
 def test_dpa_brute_force(gen):
     c, r, m = _phrase_batch(gen)
     kl = torch.rand(3, generator=gen, dtype=F64)
-    out = dpa_loss(c, r, m, kl, 0.4)
+    out = dpa_loss(c, r, m, kl, 0.4)  # the official reduction is the default
     assert out.shape == () and out.dtype == F64
-    close(out, bf_dpa(c.tolist(), r.tolist(), m.tolist(), kl.tolist(), 0.4))
+    close(out, bf_dpa_official(c.tolist(), r.tolist(), m.tolist(), kl.tolist(), 0.4))
+    close(dpa_loss(c, r, m, kl, 0.4, "official"), bf_dpa_official(c.tolist(), r.tolist(), m.tolist(), kl.tolist(), 0.4))
+    close(dpa_loss(c, r, m, kl, 0.4, "per_phrase"), bf_dpa(c.tolist(), r.tolist(), m.tolist(), kl.tolist(), 0.4))
 
 
 def test_dpa_hand_value():
     # margins 0 and 1: -log σ(0) = log 2 = 0.6931471805599453, -log σ(1) = log(1+e^-1) = 0.31326168751822286
-    # L_a = (0.6931471805599453 + 0.31326168751822286)/2 = 0.5032044340390841
-    # L_d = mean([1, 3]) = 2; L = 0.5032044340390841 + 0.5*2 = 1.503204434039084
+    # L_d = mean([1, 3]) = 2
     c = torch.tensor([[0.0, -1.0], [0.0, 0.0]], dtype=F64)
     r = torch.tensor([[0.0, -2.0], [0.0, 0.0]], dtype=F64)
     m = torch.tensor([[True, True], [False, False]])
-    close(dpa_loss(c, r, m, torch.tensor([1.0, 3.0], dtype=F64), 0.5), 1.503204434039084, 1e-12)
+    kl = torch.tensor([1.0, 3.0], dtype=F64)
+    # per phrase: L_a = (0.6931471805599453 + 0.31326168751822286)/2 = 0.5032044340390841; L = L_a + 0.5*2
+    close(dpa_loss(c, r, m, kl, 0.5, "per_phrase"), 1.503204434039084, 1e-12)
+    # official: 4 slots, the 2 empty ones log 2 each: (3*0.6931471805599453 + 0.31326168751822286)/4
+    #   = 0.5981758072995146; L = 1.5981758072995146
+    close(dpa_loss(c, r, m, kl, 0.5, "official"), 1.5981758072995146, 1e-12)
 
 
-def test_dpa_padding_is_ignored_and_zero_phrases_finite(gen):
+def test_dpa_official_gradient_is_diluted_by_empty_slots(gen):
+    # 4 real phrases in 6 slots: the per-phrase gradient is 6/4 = 1.5x the official one
+    c = torch.randn(2, 3, generator=gen, dtype=F64, requires_grad=True)
+    r = torch.randn(2, 3, generator=gen, dtype=F64)
+    m = torch.tensor([[True, True, True], [True, False, False]])
+    zero = torch.zeros(2, dtype=F64)
+    (official,) = torch.autograd.grad(dpa_loss(c, r, m, zero, 0.0, "official"), c)
+    (per_phrase,) = torch.autograd.grad(dpa_loss(c, r, m, zero, 0.0, "per_phrase"), c)
+    assert torch.allclose(per_phrase, 1.5 * official, atol=1e-14)
+    assert (official[~m] == 0).all()
+
+
+def test_dpa_unknown_reduction_is_an_error(gen):
+    c, r, m = _phrase_batch(gen)
+    with pytest.raises(ValueError, match="phrase_reduction"):
+        dpa_loss(c, r, m, torch.zeros(3, dtype=F64), 0.4, "sum")
+
+
+@pytest.mark.parametrize("reduction", ["official", "per_phrase"])
+def test_dpa_padding_is_ignored_and_zero_phrases_finite(gen, reduction):
     c, r, m = _phrase_batch(gen)
     kl = torch.rand(3, generator=gen, dtype=F64)
-    ref = dpa_loss(c, r, m, kl, 0.4)
+    ref = dpa_loss(c, r, m, kl, 0.4, reduction)
     c2, r2 = c.clone(), r.clone()
     c2[~m] = math.inf
     r2[~m] = 1e30
     c2[0, 3], r2[0, 3] = math.inf, math.inf  # inf - inf = nan in a padded slot
     c2.requires_grad_(True)
-    out = dpa_loss(c2, r2, m, kl, 0.4)
+    out = dpa_loss(c2, r2, m, kl, 0.4, reduction)
     close(out, ref.item(), 1e-12)
     out.backward()
     assert torch.isfinite(c2.grad).all() and (c2.grad[~m] == 0).all()
-    empty = dpa_loss(c, r, torch.zeros_like(m), kl, 0.4)
+    empty = dpa_loss(c, r, torch.zeros_like(m), kl, 0.4, reduction)
     assert torch.isfinite(empty)
-    close(empty, 0.4 * kl.mean().item(), 1e-12)
-    assert dpa_loss(c[:, :0], r[:, :0], m[:, :0], kl, 0.0).item() == 0.0
+    # no real phrase: every slot is empty (log 2 each, officially) or nothing is averaged (per phrase)
+    close(empty, (math.log(2) if reduction == "official" else 0.0) + 0.4 * kl.mean().item(), 1e-12)
+    assert dpa_loss(c[:, :0], r[:, :0], m[:, :0], kl, 0.0, reduction).item() == 0.0
 
 
-def test_dpa_gradient_analytic(gen):
+@pytest.mark.parametrize("reduction", ["official", "per_phrase"])
+def test_dpa_gradient_analytic(gen, reduction):
     c, r, m = _phrase_batch(gen)
     c.requires_grad_(True)
-    dpa_loss(c, r, m, torch.zeros(3, dtype=F64), 0.4).backward()
-    # d/dc [-log σ(c - r)] = -σ(-(c - r)); averaged over the real phrases
-    expected = torch.where(m, -torch.sigmoid(-(c.detach() - r)) / m.sum(), 0.0)
+    dpa_loss(c, r, m, torch.zeros(3, dtype=F64), 0.4, reduction).backward()
+    # d/dc [-log σ(c - r)] = -σ(-(c - r)); averaged over all B*N slots (official) or the real phrases
+    denominator = m.numel() if reduction == "official" else m.sum()
+    expected = torch.where(m, -torch.sigmoid(-(c.detach() - r)) / denominator, 0.0)
     assert torch.allclose(c.grad, expected, atol=1e-12)
+
+
+# ---------------------------------------------------------------- DDPO
+
+
+def bf_dense_logps(tlp, response, changed, gamma):
+    out = []
+    for row_lp, row_resp, row_changed in zip(tlp, response, changed):
+        num = den = 0.0
+        for lp, in_resp, is_changed in zip(row_lp, row_resp, row_changed):
+            if not in_resp:
+                continue
+            weight = gamma if is_changed else 1.0
+            num += weight * lp
+            den += weight
+        out.append(num / den if den else 0.0)
+    return out
+
+
+def test_dense_logps_brute_force(gen):
+    tlp = -torch.rand(3, 7, generator=gen, dtype=F64) * 4
+    response = torch.tensor([[0, 1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    changed = torch.tensor([[0, 0, 1, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    tlp = torch.where(response, tlp, 0.0)
+    out = dense_logps(tlp, response, changed, 5.0)
+    close(out, bf_dense_logps(tlp.tolist(), response.tolist(), (changed & response).tolist(), 5.0))
+
+
+def test_ddpo_hand_value():
+    # chosen: unchanged logps -1, -1 and changed -2 -> (-1 - 1 + 5*(-2)) / (2 + 5) = -12/7
+    # rejected: unchanged -1, changed -3 -> (-1 + 5*(-3)) / (1 + 5) = -16/6 = -8/3
+    # reference: both 0 -> margin u = 0.5 * (-12/7 + 8/3) = 0.5 * 20/21 = 10/21
+    # loss = -log σ(10/21) = log(1 + exp(-10/21)) = 0.4846058584...
+    chosen = torch.tensor([[-1.0, -1.0, -2.0]], dtype=F64)
+    chosen_changed = torch.tensor([[False, False, True]])
+    rejected = torch.tensor([[-1.0, -3.0, 0.0]], dtype=F64)
+    rejected_resp = torch.tensor([[True, True, False]])
+    rejected_changed = torch.tensor([[False, True, False]])
+    full = torch.ones(1, 3, dtype=torch.bool)
+    pc = dense_logps(chosen, full, chosen_changed, 5.0)
+    pr = dense_logps(rejected, rejected_resp, rejected_changed, 5.0)
+    close(pc, [-12 / 7], 1e-12)
+    close(pr, [-8 / 3], 1e-12)
+    zero = torch.zeros(1, dtype=F64)
+    losses, _, _ = dpo_loss(pc, pr, zero, zero, 0.5)
+    close(losses, [math.log(1 + math.exp(-10 / 21))], 1e-12)
 
 
 # ---------------------------------------------------------------- RRPO

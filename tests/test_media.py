@@ -329,3 +329,23 @@ def test_cmyk_palette_and_la_images(tmp_path):
     la.putpixel((1, 0), (0, 51))  # 20 % black over white: 255 * 0.8 = 204
     out = np.asarray(load_image(_saved(tmp_path, la, "la.png")))
     assert out[0, 0].tolist() == [100] * 3 and out[0, 1].tolist() == [204] * 3
+
+
+def test_interval_frame_indices_follow_the_official_rule():
+    from mmalign.data.media import interval_frame_indices
+
+    # floor(i * T / n): 20 frames, 5 samples -> 0, 4, 8, 12, 16; 3 frames, 4 samples repeat frames
+    assert interval_frame_indices(20, 5) == [0, 4, 8, 12, 16]
+    assert interval_frame_indices(3, 4) == [0, 0, 1, 2]
+    assert interval_frame_indices(100, 16) == [int(i * 100 / 16) for i in range(16)]
+
+
+def test_load_video_interval_sampling(video):
+    clip = load_video(video, num_frames=5, frame_sampling="interval")
+    total = clip.total_frames
+    assert clip.frame_indices == [i * total // 5 for i in range(5)]
+    short = load_video(video, num_frames=total + 2, frame_sampling="interval")
+    assert len(short.frame_indices) == total + 2 and short.frames.shape[0] == total + 2
+    assert short.frame_indices == [int(i * total / (total + 2)) for i in range(total + 2)]
+    with pytest.raises(ValueError, match="frame_sampling"):
+        load_video(video, num_frames=4, frame_sampling="nearest")

@@ -1,5 +1,6 @@
 """The installed layout: a regular (non-editable) wheel claims the one top-level name ``mmalign``
-and keeps working from a folder that holds its own ``eval/`` and ``data_gen/`` packages."""
+(and the ``mmalign`` command) and keeps working from a folder that holds its own ``eval/`` and
+``data_gen/`` packages."""
 
 from __future__ import annotations
 
@@ -93,3 +94,6 @@ def test_installed_wheel_ignores_the_users_eval_and_data_gen_folders(wheel, tmp_
     assert Path(where.stdout.strip()).is_relative_to(own_site / "mmalign" / "eval")
     helped = run([str(python), "-m", "mmalign.evaluate", "--help"], cwd=user, **env)
     assert "usage:" in helped.stdout and "benchmarks: chair, pope" in helped.stdout
+    # the console command, installed beside the interpreter
+    commands = run([str(env_dir / "bin" / "mmalign"), "--help"], cwd=user, **env)
+    assert "train" in commands.stdout and "(python -m mmalign.gen_pairs)" in commands.stdout

@@ -513,3 +513,19 @@ def test_null_media_fields_mean_none(tmp_path):
 def test_bad_reference_samples(tmp_path, record, match):
     path = write_jsonl(tmp_path / "refs.jsonl", [record])
     assert_error(path, 1, "r", match, reader=read_conversations)
+
+
+def test_official_rrpo_video_under_media_path(tmp_path):
+    # the official RRPO loader reads the video from media_path; without it the pair would train text-only
+    record = rrpo_record(5, media_path="videos/clip5.mp4")
+    del record["video"]
+    both = rrpo_record(6, video="clip6", media_path="videos/clip6.mp4")
+    first, second = read_pairs(write_jsonl(tmp_path / "rrpo.jsonl", [record, both]))
+    assert first.video == "videos/clip5.mp4" and second.video == "videos/clip6.mp4"
+
+
+def test_official_dpa_raw_answer_is_kept_for_yes_no_balancing(tmp_path):
+    path = tmp_path / "dpa.json"
+    path.write_text(json.dumps([dpa_record("q1", tag="qa", raw_answer="No"), dpa_record("c1")]))
+    qa, closed = read_pairs(path)
+    assert (qa.kind, qa.answer) == ("qa", "No") and closed.answer is None

@@ -31,15 +31,22 @@ def _messages(prompt, response, media_type):
     ]
 
 
-def _independent_logps(model, processor, prompt, plain, spans, media, media_type):
+#: the token each tiny family's template closes a response with (what the model generates to stop)
+END_OF_TURN = {"llava": "</s>", "qwen2_vl": "<|im_end|>", "llava_onevision": "<|im_end|>"}
+
+
+def _independent_logps(model, processor, prompt, plain, spans, media, media_type, end_of_turn):
     """Chain rule on prefixes: tokens of the text up to a point are the first tokens of the whole.
 
-    The response log-prob sums the tokens after the generation prompt; phrase k sums the tokens
-    between the prefix ending just before the phrase and the prefix ending with it.
+    The response log-prob sums the tokens after the generation prompt up to and including the
+    end-of-turn token (not the template's newline after it); phrase k sums the tokens between the
+    prefix ending just before the phrase and the prefix ending with it.
     """
     full = processor.apply_chat_template(_messages(prompt, plain, media_type), tokenize=False)
     gen = processor.apply_chat_template(_messages(prompt, plain, media_type)[:1], tokenize=False, add_generation_prompt=True)
     start = full.index(plain, len(gen))
+    response_end = start + len(plain)
+    assert full[response_end:].startswith(end_of_turn)
     media_kw = {"images": [media]} if media_type == "image" else {"videos": [media]}
 
     def count(text):
@@ -54,7 +61,7 @@ def _independent_logps(model, processor, prompt, plain, spans, media, media_type
     def span_sum(first, last):
         return float(logp[first - 1 : last - 1].sum())
 
-    total = span_sum(count(gen), len(ids))
+    total = span_sum(count(gen), count(full[: response_end + len(end_of_turn)]))
     phrases = [span_sum(count(full[: start + s].rstrip()), count(full[: start + e])) for s, e in spans]
     return total, phrases
 
@@ -83,7 +90,9 @@ def test_score_pairs_matches_an_independent_forward(tiny_model_dir, tmp_path, fa
             media = load_video(record["video"], num_frames=8).frames
         for side in ("chosen", "rejected"):
             plain, spans = parse_tags(record[side])
-            total, phrases = _independent_logps(model, processor, record["prompt"], plain, spans, media, media_type)
+            total, phrases = _independent_logps(
+                model, processor, record["prompt"], plain, spans, media, media_type, END_OF_TURN[family]
+            )
             assert result[f"{side}_logp"] == pytest.approx(total, abs=1e-4)
             assert result[f"{side}_phrase_logps"] == pytest.approx(phrases, abs=1e-4)
             assert len(phrases) == len(spans) and all(p < 0 for p in phrases)

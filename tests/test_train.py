@@ -32,11 +32,39 @@ def test_paper_recipes_load_with_official_settings(name):
     assert (setup.run.method, setup.model.model) == expected[:2]
     for key, value in expected[2].items():
         assert getattr(args, key) == value
+    # every dropout off, as the official trainers (LoRA's too)
+    assert args.disable_dropout is True and setup.model.lora_dropout == 0.0
+    if name.startswith(("halva", "dpo")):
+        # 64 pairs per step: 4 per device x 4 accumulation x the paper's 4 GPUs, or x 2 on 8 GPUs
+        assert (args.per_device_train_batch_size, args.global_batch_size, args.max_length) == (4, 64, 2048)
+        args.apply_global_batch_size(4)
+        assert args.gradient_accumulation_steps == 4
+        args.apply_global_batch_size(8)
+        assert args.gradient_accumulation_steps == 2
+        # LLaVA-1.5's v1 conversation and image padding
+        assert setup.data.system_prompt.startswith("A chat between a curious human and an artificial intelligence")
+        assert setup.data.pad_to_square is True
     if name.startswith("halva"):
-        # 4 per device x 4 accumulation (x 4 GPUs in the paper), max length 2048
-        assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.max_length) == (4, 4, 2048)
+        assert args.phrase_reduction == "official" and setup.data.balance_yes_no is True
     if name.startswith("rrpo"):
-        assert setup.data.num_frames == 16
+        assert (setup.data.num_frames, setup.data.frame_sampling) == (16, "interval")
+        assert (args.per_device_train_batch_size, args.global_batch_size) == (1, 32)
+        args.apply_global_batch_size(4)
+        assert args.gradient_accumulation_steps == 8
+
+
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_paper_recipes_state_their_effective_batch_and_settings(name):
+    from mmalign.train import settings_line
+
+    setup = load_config([f"recipe={name}", "bf16=false"])
+    setup.training.apply_global_batch_size(8)
+    line = setup.training.effective_batch(8)
+    expected = 32 if name.startswith("rrpo") else 64
+    assert line.startswith(f"effective batch: {expected} pairs per optimizer step")
+    settings = settings_line(setup)
+    assert "learning_rate=5e-06" in settings and "lora r=128 alpha=256 dropout=0.0" in settings
+    assert "disable_dropout=True" in settings
 
 
 def test_overrides_reach_every_group_and_dotted_keys_merge():

@@ -74,6 +74,7 @@ def optimise(trainer, batch, steps):
         ("rrpo_seqreward", {}),
         ("rrpo_nokl", {}),
         ("dpo", {}),
+        ("ddpo", {"beta": 2.0}),  # dense log-probs are per-token means: small margins at β = 0.1
         ("tdpo", {"variant": "tdpo1"}),
         ("tdpo", {"variant": "tdpo2"}),
     ],
@@ -220,3 +221,75 @@ def test_other_families_train_on_images_and_video(tiny_model_dir, tmp_path, fami
     assert int(batch["pair"]["phrase_ids"].max()) == 2
     losses = optimise(trainer, batch, steps=6)
     assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_disable_dropout_makes_train_mode_forwards_identical(tiny_model_dir, demo_data, tmp_path):
+    # LoRA dropout 0.5 and the model's own attention dropout: live unless disable_dropout (the default)
+    from transformers import AutoConfig
+
+    path = tiny_model_dir("llava")
+    config = AutoConfig.from_pretrained(path)
+    config.text_config.attention_dropout = 0.3
+    config.save_pretrained(tmp_path / "model")
+    for name in path.iterdir():
+        if name.name != "config.json":
+            (tmp_path / "model" / name.name).symlink_to(name)
+    forwards = {}
+    for disable in (False, True):
+        trainer, batch = make_trainer(
+            tmp_path / "model", demo_data, tmp_path / str(disable), "dpa", lora_dropout=0.5, disable_dropout=disable
+        )
+        model = trainer.model.train()
+        with torch.no_grad():
+            forwards[disable] = [trainer.policy_scores(model, batch["pair"]).token_logps for _ in range(2)]
+    assert not torch.equal(*forwards[False])  # dropout is live in train mode ...
+    assert torch.equal(*forwards[True])  # ... and gone with disable_dropout
+    assert all(m.p == 0.0 for m in trainer.model.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_dpa_trainer_official_reduction_equals_a_slot_loop(tiny_model_dir, demo_data, tmp_path):
+    from mmalign.data.readers import pair_from_dict
+
+    trainer, batch = make_trainer(tiny_model_dir("llava"), demo_data, tmp_path, "dpa", alpha=0.0)
+    optimise(trainer, batch, steps=2)  # away from the base, so phrase margins are not all 0
+    mixed = [  # 3 phrases and 1 phrase: the second pair has two empty slots
+        {"id": "a", "prompt": "Describe.", "chosen": "A <MASK>red</MASK> <MASK>dog</MASK> on <MASK>grass</MASK>.",
+         "rejected": "A <MASK>blue</MASK> <MASK>cat</MASK> on <MASK>sand</MASK>."},
+        {"id": "b", "prompt": "Describe.", "chosen": "A <MASK>tree</MASK> by the road.",
+         "rejected": "A <MASK>car</MASK> by the road."},
+    ]  # fmt: skip
+    dataset = PairDataset([pair_from_dict(r) for r in mixed])
+    batch = {"pair": trainer.data_collator([dataset[0], dataset[1]])["pair"]}
+    batch["reference"] = batch["pair"]  # any KL batch: alpha is 0
+    loss, _ = trainer.preference_loss(trainer.model, batch)
+    with torch.no_grad():
+        scores = trainer.policy_scores(trainer.model, batch["pair"])
+    n = scores.token_logps.shape[0] // 2
+    # the official code: phrase sums by sign value k, a B x K matrix, empty slots 0 for both sides
+    ids, logps = scores.phrase_ids, scores.token_logps.double()
+    k_max = int(ids[:n].max())
+    slots = []
+    for b in range(n):
+        for k in range(1, k_max + 1):
+            pos = float((logps[b] * (ids[b] == k)).sum())
+            neg = float((logps[n + b] * (ids[n + b] == k)).sum())
+            slots.append(math.log(1 + math.exp(neg - pos)))
+    assert len(set(int(ids[b].max()) for b in range(n))) > 1  # the batch mixes phrase counts
+    assert loss.item() == pytest.approx(sum(slots) / len(slots), rel=1e-5)
+
+
+def test_global_batch_size_sets_gradient_accumulation():
+    from mmalign.errors import ConfigError
+
+    setup = build_setup({"model": "m", "global_batch_size": 64, "per_device_train_batch_size": 4, "use_cpu": True})
+    setup.training.apply_global_batch_size(num_processes=2)
+    assert setup.training.gradient_accumulation_steps == 8
+    assert "64 pairs per optimizer step (4 per device x 8 accumulation steps x 2 processes)" in (
+        setup.training.effective_batch(2)
+    )
+    setup.training.apply_global_batch_size(num_processes=4)
+    assert setup.training.gradient_accumulation_steps == 4
+    with pytest.raises(ConfigError, match=r"global_batch_size=64 is not a multiple of .* processes \(3\)"):
+        setup.training.apply_global_batch_size(num_processes=3)
+    with pytest.raises(ConfigError, match="give one of them"):
+        build_setup({"model": "m", "global_batch_size": 64, "gradient_accumulation_steps": 2, "use_cpu": True})

@@ -4,8 +4,17 @@
 in ``media_root``.
 
 Reports the generative scores (CHAIR, Cover, Hal, Cog), the discriminative ones (accuracy,
-precision, recall, F1 per category and overall) and, with both, the AMBER score
-(100 − CHAIR + F1) / 2.
+precision, recall, F1 overall and for existence, attribute — state, number, action — and
+relation) and, with both, the AMBER score (100 − CHAIR + F1) / 2, all as AMBER's ``inference.py``
+computes them (:mod:`mmalign.eval.metrics.amber`: nouns only, one decimal).
+
+Reading the yes/no answers, as ``inference.py`` does: only the exact responses ``Yes`` and ``No``
+count; ``"Yes."`` or ``"no"`` is wrong. (HALVA's generation script turns every answer into ``Yes``
+when it contains "yes" and ``No`` otherwise before scoring; ask for short answers, as the default
+prompt suffix does.) With ``strict_parsing=true`` :func:`mmalign.eval.parsing.parse_yes_no` reads them.
+
+The script's word-vector step (spaCy ``en_core_web_lg``) runs when spaCy and that model are
+installed; otherwise it is left out and ``generative.similarity`` says so.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import amber_discriminative, amber_generative
+from ..official_parsing import amber_answer, parsing_mode
 from ..parsing import parse_yes_no
 from .base import Benchmark, Item, require
 from .pope import LLAVA_SHORT_ANSWER
@@ -81,20 +91,44 @@ class AmberBenchmark(Benchmark):
         annotations = self.annotations()
         generative = {int(i.id): records[i.id]["prediction"] for i in items if i.meta["generative"]}
         discriminative = {int(i.id): records[i.id]["prediction"] for i in items if not i.meta["generative"]}
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, Any] = {"parsing": parsing_mode(self.config.strict_parsing)}
         if generative:
             association = read_json(self.config.word_association or "(unset: word_association=PATH)", "AMBER word association file")
             safe_path = Path(self.config.safe_words).expanduser()
             if not safe_path.is_file():
                 raise DataError(f"AMBER safe words file not found: {safe_path} (set safe_words=PATH)")
-            safe = [line.strip() for line in read_text(safe_path).splitlines() if line.strip()]
-            metrics["generative"] = amber_generative(generative, annotations, association, safe)
+            # The script keeps every line of the file, empty ones included, without stripping.
+            safe = read_text(safe_path).split("\n")
+            for key in generative:
+                missing = [w for w in [*annotations[key].get("truth", []), *annotations[key].get("hallu", [])] if w not in association]
+                if missing:
+                    raise DataError(f"object {missing[0]!r} is not in {self.config.word_association}", source=self.config.annotation_file, record_id=str(key))
+            metrics["generative"] = amber_generative(generative, annotations, association, safe, spacy_similarity())
         if discriminative:
-            unparseable = self.tracker("a yes/no answer")
+            read = parse_yes_no if self.config.strict_parsing else amber_answer
+            unparseable = self.tracker("an exact Yes or No" if not self.config.strict_parsing else "a yes/no answer")
             for key, text in discriminative.items():
-                if parse_yes_no(text) is None:
+                if read(text) is None:
                     unparseable.add(str(key), text)
-            metrics["discriminative"] = amber_discriminative(discriminative, annotations)
+            metrics["discriminative"] = amber_discriminative(discriminative, annotations, read)
         if generative and discriminative:
             metrics["amber_score"] = (100 - metrics["generative"]["chair"] + metrics["discriminative"]["overall"]["f1"]) / 2
         return metrics
+
+
+def spacy_similarity(threshold: float = 0.8) -> Any:
+    """AMBER's word-vector test (``en_core_web_lg`` similarity above ``threshold``), or ``None``
+    when spaCy or that model is not installed."""
+    try:
+        import spacy
+
+        model = spacy.load("en_core_web_lg")
+    except (ImportError, OSError):
+        return None
+    from functools import lru_cache
+
+    @lru_cache(maxsize=65536)
+    def similar(word: str, other: str) -> bool:
+        return model(word).similarity(model(other)) > threshold
+
+    return similar

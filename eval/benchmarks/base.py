@@ -54,9 +54,9 @@ class Benchmark:
         self.unparseable_ids: list[str] = []
         self.predictions_file = "predictions.jsonl"
 
-    def tracker(self, what: str, source: str | None = None) -> Unparseable:
+    def tracker(self, what: str, source: str | None = None, outcome: str = "scored as wrong") -> Unparseable:
         """Counts (and names, one line each) the answers from which ``what`` cannot be read."""
-        return Unparseable(what, source or self.predictions_file, self.unparseable_ids)
+        return Unparseable(what, source or self.predictions_file, self.unparseable_ids, outcome)
 
     @property
     def max_new_tokens(self) -> int:
@@ -86,8 +86,8 @@ class Benchmark:
 class Unparseable:
     """Counts answers that could not be read and names the first few, one line each."""
 
-    def __init__(self, what: str, source: str, ids: list[str] | None = None):
-        self.what, self.source = what, source
+    def __init__(self, what: str, source: str, ids: list[str] | None = None, outcome: str = "scored as wrong"):
+        self.what, self.source, self.outcome = what, source, outcome
         self.ids = ids if ids is not None else []
         self.count = 0
 
@@ -97,7 +97,7 @@ class Unparseable:
         if len(self.ids) <= MAX_LISTED:
             shown = " ".join(str(text).split())
             shown = shown[:80] + ("…" if len(shown) > 80 else "")
-            logger.warning("%s: item %r: cannot read %s from %r; scored as wrong", self.source, item_id, self.what, shown)
+            logger.warning("%s: item %r: cannot read %s from %r; %s", self.source, item_id, self.what, shown, self.outcome)
 
 
 def require(record: dict, keys: tuple[str, ...], source: str, record_id: str | None = None) -> None:

@@ -3,7 +3,11 @@
 
 * ``tvbench``, ``mvbench``, ``mlvu``: a folder of per-task JSON lists (``json/<task>.json``) of
   ``{video, question, candidates, answer[, start, end]}``; the videos of a task are in
-  ``video_dirs[task]``, else ``media_root/<task>/``, else ``media_root``.
+  ``video_dirs[task]``, else ``media_root/<task>/``, else ``media_root``. MLVU's release names its
+  files ``1_plotQA.json`` … ``7_topic_reasoning.json``: a task is named without its number
+  (``needle``, as MLVU's ``choice_bench.py`` names it) and its videos may also be in
+  ``media_root/<name>/``; the two generation tasks in the same folder (``8_sub_scene.json``,
+  ``9_summary.json``: no ``candidates``) are not multiple-choice and are left out, with a note.
 * ``videomme``: the parquet (or JSON) table with ``videoID``, ``question``, ``options``
   (``"A. …"``), ``answer`` (a letter); videos ``media_root/<videoID>.mp4``.
 * ``longvideobench``: ``lvb_val.json`` with ``video_path``, ``question``, ``candidates``,
@@ -16,6 +20,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 from collections.abc import Callable
@@ -26,7 +31,10 @@ from typing import Any
 from mmalign.data.jsonio import iter_json_records, number, read_json
 from mmalign.errors import DataError
 
+from ..official_parsing import vidhalluc_truth
 from .base import require
+
+logger = logging.getLogger("mmalign.eval")
 
 LETTERS = string.ascii_uppercase
 VIDEO_SUFFIXES = (".mp4", ".MP4", ".mkv", ".webm", ".avi", ".mov")
@@ -42,6 +50,7 @@ class Question:
     group: str
     source: str
     span: tuple[float | None, float | None] | None = None
+    choices: dict[str, str] | None = None  # letter → option text in the file's order (VidHalluc)
 
 
 def _media(root: str | None, *parts: str) -> Path:
@@ -77,17 +86,26 @@ def _letter_answer(answer: Any, options: list[str], source: str, record_id: str)
     return frozenset(found.group(1))
 
 
-def read_mvbench_style(annotation: str, media_root: str | None, video_dirs: dict[str, str], segments: bool = True) -> list[Question]:
+def read_mvbench_style(
+    annotation: str, media_root: str | None, video_dirs: dict[str, str], segments: bool = True, mlvu: bool = False
+) -> list[Question]:
     questions = []
     for path in _files(annotation, (".json", ".jsonl")):
         task = path.stem
-        if task in video_dirs:
-            folder = _media(media_root, video_dirs[task])
-        elif _media(media_root, task).is_dir():
-            folder = _media(media_root, task)
-        else:
-            folder = _media(media_root)
-        for index, (line, record) in enumerate(iter_json_records(path)):
+        records = list(iter_json_records(path))
+        name = re.sub(r"^\d+_", "", task) if mlvu else task
+        if mlvu and records and not any("candidates" in record for _, record in records):
+            logger.info("%s: a generation task (no candidates), not multiple-choice: left out", path)
+            continue
+        folder = _media(media_root)
+        for key in dict.fromkeys((task, name)):
+            if key in video_dirs:
+                folder = _media(media_root, video_dirs[key])
+                break
+            if _media(media_root, key).is_dir():
+                folder = _media(media_root, key)
+                break
+        for index, (line, record) in enumerate(records):
             source, record_id = f"{path}:{line}", f"{task}/{index}"
             require(record, ("video", "question", "candidates", "answer"), source, record_id)
             options = [str(c) for c in record["candidates"]]
@@ -96,19 +114,25 @@ def read_mvbench_style(annotation: str, media_root: str | None, video_dirs: dict
             span = None
             if segments and ("start" in record or "end" in record):
                 span = (_seconds(record, "start", source, record_id), _seconds(record, "end", source, record_id))
+            # MLVU's scorer takes the last candidate equal to the answer; they are distinct elsewhere.
+            answer = len(options) - 1 - options[::-1].index(str(record["answer"]))
             questions.append(
                 Question(
                     id=record_id,
                     question=str(record["question"]),
                     options=options,
-                    answer=frozenset(LETTERS[options.index(str(record["answer"]))]),
+                    answer=frozenset(LETTERS[answer]),
                     video=str(folder / str(record["video"])),
-                    group=str(record.get("question_type") or task),
+                    group=name if mlvu else str(record.get("question_type") or task),
                     source=source,
                     span=span,
                 )
             )
     return questions
+
+
+def read_mlvu(annotation: str, media_root: str | None, video_dirs: dict[str, str], segments: bool = True) -> list[Question]:
+    return read_mvbench_style(annotation, media_root, video_dirs, segments, mlvu=True)
 
 
 def _seconds(record: dict, key: str, source: str, record_id: str) -> float | None:
@@ -248,7 +272,7 @@ def read_vidhalluc(annotation: str, media_root: str | None, **_: Any) -> list[Qu
                 if keys != list(LETTERS[: len(keys)]):
                     raise DataError(f"option letters {keys} are not A, B, C, …", source=str(path), record_id=record_id)
                 options = [str(choices[k]) for k in keys]
-                answer = frozenset(re.findall(r"[A-Z]", str(record["Correct Answer"]).upper()))
+                answer = vidhalluc_truth(record["Correct Answer"])
                 if not answer or not answer <= set(keys):
                     raise DataError(f"correct answer {record['Correct Answer']!r} names no option", source=str(path), record_id=record_id)
                 questions.append(
@@ -260,6 +284,7 @@ def read_vidhalluc(annotation: str, media_root: str | None, **_: Any) -> list[Qu
                         video=_with_suffix(_media(media_root), str(clip)),
                         group="ach",
                         source=str(path),
+                        choices={str(k): str(v) for k, v in choices.items()},
                     )
                 )
     return questions
@@ -269,7 +294,7 @@ def read_vidhalluc(annotation: str, media_root: str | None, **_: Any) -> list[Qu
 READERS: dict[str, tuple[Callable[..., list[Question]], bool]] = {
     "tvbench": (read_mvbench_style, False),
     "mvbench": (read_mvbench_style, False),
-    "mlvu": (read_mvbench_style, False),
+    "mlvu": (read_mlvu, False),
     "videomme": (read_videomme, False),
     "longvideobench": (read_longvideobench, False),
     "tempcompass": (read_tempcompass, False),

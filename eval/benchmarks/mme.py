@@ -2,6 +2,12 @@
 question file ``<image>.txt`` holding two ``question<TAB>answer`` lines, beside its image (or, for
 some subtasks, in ``questions_answers_YN/`` with the images in ``images/``). By default the
 hallucination subset: existence, count, position, color.
+
+Answers are read as MME's ``eval_tool/calculation.py`` reads them
+(:func:`mmalign.eval.official_parsing.mme_answer`): lower-cased, an exact ``yes``/``no``, else only the
+first four characters count (``"Yes, it is"`` → yes, ``"There is no dog"`` → wrong, ``"Not
+really"`` → no). With ``strict_parsing=true``, :func:`mmalign.eval.parsing.parse_yes_no` reads the whole
+first sentence instead.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import mme
+from ..official_parsing import mme_answer, parsing_mode
 from ..parsing import parse_yes_no
 from .base import Benchmark, Item
 from .pope import LLAVA_SHORT_ANSWER
@@ -78,10 +85,11 @@ class MMEBenchmark(Benchmark):
 
     def score(self, items: list[Item], records: dict[str, dict], workdir: Path) -> dict[str, Any]:
         unparseable = self.tracker("a yes/no answer")
+        read = parse_yes_no if self.config.strict_parsing else mme_answer
         answers = []
         for item in items:
             text = records[item.id]["prediction"]
-            if parse_yes_no(text) is None:
+            if read(text) not in ("yes", "no"):
                 unparseable.add(item.id, text)
             answers.append((item.meta["subtask"], item.meta["image"], text, item.meta["label"]))
-        return mme(answers)
+        return {**mme(answers, read=read), "parsing": parsing_mode(self.config.strict_parsing)}

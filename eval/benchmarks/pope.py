@@ -3,6 +3,12 @@
 
 ``annotation`` is one such file or a folder of them; every file of a folder is one split (random,
 popular, adversarial), scored on its own and averaged.
+
+Answers are read as POPE's ``eval_pope.py`` reads them (:func:`mmalign.eval.official_parsing.pope_answer`):
+the first sentence is "no" when one of its words is exactly ``No``, ``no`` or ``not``, and "yes"
+otherwise — so an answer without yes or no (``"I cannot tell"``) counts as yes, and nothing is
+unparseable. With ``strict_parsing=true``, :func:`mmalign.eval.parsing.parse_yes_no` reads them instead and
+an answer without a yes or no is unparseable and wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from mmalign.errors import DataError
 
 from ..config import EvalConfig
 from ..metrics import pope
+from ..official_parsing import parsing_mode, pope_answer
 from ..parsing import parse_yes_no
 from .base import Benchmark, Item, require
 
@@ -74,16 +81,18 @@ class PopeBenchmark(Benchmark):
 
     def score(self, items: list[Item], records: dict[str, dict], workdir: Path) -> dict[str, Any]:
         unparseable = self.tracker("a yes/no answer")
+        read = parse_yes_no if self.config.strict_parsing else pope_answer
         splits: dict[str, tuple[list, list]] = {}
         for item in items:
             text = records[item.id]["prediction"]
-            if parse_yes_no(text) is None:
+            if read(text) is None:
                 unparseable.add(item.id, text)
             predictions, labels = splits.setdefault(item.meta["split"], ([], []))
             predictions.append(text)
             labels.append(item.meta["label"])
-        metrics: dict[str, Any] = {split: pope(*pair) for split, pair in splits.items()}
+        metrics: dict[str, Any] = {split: pope(*pair, read=read) for split, pair in splits.items()}
         if len(metrics) > 1:
             keys = ("accuracy", "precision", "recall", "f1", "yes_ratio")
             metrics["mean"] = {k: sum(m[k] for m in metrics.values()) / len(metrics) for k in keys}
+        metrics["parsing"] = parsing_mode(self.config.strict_parsing)
         return metrics

@@ -1,8 +1,10 @@
 """MMHal-Bench (Sun et al., "Aligning large multimodal models with factually augmented RLHF",
 arXiv 2309.14525) scores from judge ratings.
 
-A judge rates each response 0–6 (6: informative, no hallucination; below 3: hallucinated). A judge
-reply without exactly one rating is unparseable and scores 0, as the benchmark's own script does.
+A judge rates each response 0–6 on the benchmark's scale (6–3: no hallucination, 3 meaning "not
+informative"; 2–0: with hallucination). A judge reply without exactly one rating is unparseable and
+scores 0 (so it counts as hallucinated), as the benchmark's ``eval_gpt4.py`` does. The script prints
+the hallucination rate as a fraction (0.45); here it is a percentage (45.0), like every rate.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from .common import pct
 
 
 def mmhal(ratings: Iterable[tuple[int | None, str]]) -> dict[str, Any]:
-    """``score`` (mean rating, 0–6), ``hallucination_rate`` (% rated below 3), the mean rating per
+    """``score`` (mean rating, 0–6), ``hallucination_rate`` (% rated 0–2), the mean rating per
     question type, ``unparseable`` and ``n`` from ``(rating or None, question_type)`` pairs."""
     scores, by_type = [], defaultdict(list)
     unparseable = 0

@@ -1,14 +1,15 @@
 """POPE (Li et al., "Evaluating object hallucination in large vision-language models", EMNLP 2023).
 
-Yes/no questions about objects; "yes" is the positive class. A free-text answer is read with
-:func:`mmalign.eval.parsing.parse_yes_no`; an answer that says neither yes nor no is unparseable: it counts
-as a wrong answer (a missed "yes" when the label is yes, a wrong answer to a "no" question
-otherwise) and stays in every denominator.
+Yes/no questions about objects; "yes" is the positive class. A free-text answer is read by
+``read``: by default :func:`mmalign.eval.parsing.parse_yes_no`, where an answer that says neither yes nor
+no is unparseable and counts as wrong (a missed "yes" when the label is yes, a wrong answer to a
+"no" question otherwise), staying in every denominator; the benchmark passes POPE's own reader
+(:func:`mmalign.eval.official_parsing.pope_answer`), which reads every answer as yes or no.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..parsing import parse_yes_no
@@ -28,13 +29,15 @@ def yes_no_table(answers: Sequence[str | None], labels: Sequence[str]) -> dict[t
     return table
 
 
-def pope(predictions: Sequence[str | None], labels: Sequence[str]) -> dict[str, Any]:
+def pope(
+    predictions: Sequence[str | None], labels: Sequence[str], read: Callable[[str], str | None] = parse_yes_no
+) -> dict[str, Any]:
     """POPE metrics (percentages) of free-text ``predictions`` against ``"yes"``/``"no"`` ``labels``.
 
     Returns ``accuracy``, ``precision``, ``recall``, ``f1`` (yes = positive), ``yes_ratio`` (% of
     answers that are yes), ``unparseable`` (count) and ``n``. Unparseable answers are wrong.
     """
-    answers = [None if p is None else parse_yes_no(str(p)) for p in predictions]
+    answers = [None if p is None else read(str(p)) for p in predictions]
     t = yes_no_table(answers, labels)
     n = len(labels)
     tp, fp, tn = t[("yes", "yes")], t[("no", "yes")], t[("no", "no")]

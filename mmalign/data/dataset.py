@@ -7,7 +7,6 @@ pixel tensors the way its model expects.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +17,19 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from .encoding import Sequence, encode, render_chat
-from .media import load_image, load_video, resolve_media_path
+from .media import expand_to_square, load_image, load_video, resolve_media_path
 from .records import Conversation, PairRecord
+from .sampling import reference_assignment
 
 
 @dataclass
 class MediaOptions:
-    """Where media live and how videos are sampled (``num_frames`` uniformly, or at ``fps``)."""
+    """Where media live and how videos are sampled (``num_frames`` by ``frame_sampling``, or at ``fps``)."""
 
     media_root: str | None = None
     num_frames: int | None = 16
     fps: float | None = None
+    frame_sampling: str = "linspace"
 
 
 def load_media(images: list[Any], video: str | None, options: MediaOptions, record_id: str, source: str):
@@ -43,14 +44,22 @@ def load_media(images: list[Any], video: str | None, options: MediaOptions, reco
     if video is not None:
         path = resolve_media_path(video, options.media_root, source=source, record_id=record_id)
         num_frames = None if options.fps else options.num_frames
-        clip = load_video(path, num_frames=num_frames, fps=options.fps, source=source, record_id=record_id)
+        clip = load_video(
+            path,
+            num_frames=num_frames,
+            fps=options.fps,
+            frame_sampling=options.frame_sampling,
+            source=source,
+            record_id=record_id,
+        )
     return loaded, clip
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Pairs, each with its media loaded, and (DPA) one reference sample drawn per pair.
+    """Pairs, each with its media loaded, and (DPA) a reference sample of its own per pair.
 
-    The reference sample of pair ``i`` is fixed by ``seed`` before training, so a resumed run sees
+    The reference sample of pair ``i`` is fixed by ``seed`` before training (a permutation of the
+    reference set, see :func:`mmalign.data.sampling.reference_assignment`), so a resumed run sees
     the same pairing as an uninterrupted one.
     """
 
@@ -64,8 +73,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.pairs = list(pairs)
         self.references = list(references) if references else []
         self.media = media or MediaOptions()
-        rng = random.Random(seed)
-        self.reference_index = [rng.randrange(len(self.references)) for _ in self.pairs] if self.references else []
+        self.reference_index = reference_assignment(len(self.pairs), len(self.references), seed)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -88,39 +96,69 @@ class PreferenceCollator:
     ``pair`` holds 2B rows, the B chosen responses then the B rejected ones, each with its
     ``response_mask`` and ``phrase_ids`` (see :func:`mmalign.data.encoding.encode`); ``reference``
     holds the B reference samples when the dataset has them.
+
+    ``system_prompt`` opens every conversation (pairs and reference samples alike).
+    ``pad_to_square`` pads each image to a square with the image processor's mean colour before
+    it is processed, as LLaVA-1.5 was trained (``image_aspect_ratio=pad``): through the image
+    processor's own option where it has one, else here.
     """
 
     processor: Any
     max_length: int | None = None
     processor_kwargs: dict = field(default_factory=dict)
+    system_prompt: str | None = None
+    pad_to_square: bool = False
+
+    def __post_init__(self):
+        self.processor_kwargs = dict(self.processor_kwargs)
+        self._pad_colour = None
+        if self.pad_to_square:
+            image_processor = getattr(self.processor, "image_processor", None)
+            if image_processor is None:
+                raise ValueError("pad_to_square needs a processor with an image processor")
+            if hasattr(image_processor, "pad_to_square") and hasattr(image_processor, "do_pad"):
+                self.processor_kwargs.setdefault("do_pad", True)  # LlavaImageProcessor pads with its mean colour
+            else:
+                mean = getattr(image_processor, "image_mean", None) or (0.0, 0.0, 0.0)
+                self._pad_colour = tuple(int(x * 255) for x in mean)
+
+    def _turns(self, turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return ([("system", self.system_prompt)] if self.system_prompt else []) + list(turns)
+
+    def _images(self, images: list[Any]) -> list[Any]:
+        if self._pad_colour is None:
+            return images
+        return [expand_to_square(image, self._pad_colour) for image in images]
 
     def pair_sequences(self, item: dict[str, Any]) -> tuple[Sequence, Sequence]:
         pair: PairRecord = item["pair"]
+        images = self._images(item["images"])
         out = []
         for response, spans in ((pair.chosen, pair.chosen_spans), (pair.rejected, pair.rejected_spans)):
             text, scored, starts = render_chat(
                 self.processor,
-                [("user", pair.prompt), ("assistant", response)],
-                num_images=len(item["images"]),
+                self._turns([("user", pair.prompt), ("assistant", response)]),
+                num_images=len(images),
                 has_video=item["video"] is not None,
                 record_id=pair.id,
                 source=pair.source,
             )
             phrases = [(starts[0] + s, starts[0] + e) for s, e in spans]
-            out.append(Sequence(text, scored, phrases, item["images"], item["video"], pair.id, pair.source))
+            out.append(Sequence(text, scored, phrases, images, item["video"], pair.id, pair.source))
         return out[0], out[1]
 
     def reference_sequence(self, item: dict[str, Any]) -> Sequence:
         ref: Conversation = item["reference"]
+        images = self._images(item["reference_images"])
         text, scored, _ = render_chat(
             self.processor,
-            ref.turns,
-            num_images=len(item["reference_images"]),
+            self._turns(ref.turns),
+            num_images=len(images),
             has_video=item["reference_video"] is not None,
             record_id=ref.id,
             source=ref.source,
         )
-        return Sequence(text, scored, [], item["reference_images"], item["reference_video"], ref.id, ref.source)
+        return Sequence(text, scored, [], images, item["reference_video"], ref.id, ref.source)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         sides = [self.pair_sequences(item) for item in items]

@@ -61,27 +61,38 @@ def render_chat(
     record_id: str = "?",
     source: str = "<memory>",
 ) -> tuple[str, list[Span], list[int]]:
-    """Render alternating (role, text) turns with the processor's chat template.
+    """Render (role, text) turns with the processor's chat template.
 
-    Returns ``(text, scored_spans, content_starts)``: for every assistant turn, the character span
-    from the start of its content to the end of the turn (end-of-turn tokens included, as TRL scores
-    them), and where its content starts in ``text``.
+    Roles are ``system`` (first turn only), ``user`` and ``assistant``. Returns
+    ``(text, scored_spans, content_starts)``: for every assistant turn, the character spans to score
+    — the response text and the end-of-turn token that the model generates to stop (``</s>``,
+    ``<|im_end|>``, ``<end_of_turn>`` …), never the template's whitespace or role headers — and
+    where the response starts in ``text``. A template that renders no end-of-turn token after a
+    response (llava-hf's LLaVA-1.5 template ends it with a space) gets the tokenizer's EOS token in
+    place of that whitespace, which is the format the model was trained on (``… ASSISTANT: answer</s>``).
     """
+    tokenizer = getattr(processor, "tokenizer", processor)
+    specials = _special_token_strings(tokenizer)
     messages: list[dict] = []
-    scored: list[Span] = []
-    starts: list[int] = []
+    responses: list[Span] = []  # (start, end) of each response text in the template's own rendering
+    end_of_turn: list[Span] = []  # the end-of-turn token found after each response (empty span if none)
     first_user = True
     rendered = ""
     for role, text in turns:
+        if role == "system":
+            if messages:
+                raise DataError("a system prompt must come first", source=source, record_id=record_id)
+            messages.append({"role": "system", "content": [{"type": "text", "text": text}]})
+            continue
         if role == "user":
             content = user_content(text, num_images if first_user else 0, has_video and first_user)
             first_user = False
             messages.append({"role": "user", "content": content})
             continue
         previous = rendered
-        prefix = _apply_template(processor, messages, add_generation_prompt=True)
+        prefix = _apply_template(processor, messages, add_generation_prompt=True, source=source, record_id=record_id)
         messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
-        rendered = _apply_template(processor, messages, add_generation_prompt=False)
+        rendered = _apply_template(processor, messages, add_generation_prompt=False, source=source, record_id=record_id)
         if not (rendered.startswith(prefix) and rendered.startswith(previous)):
             raise DataError(
                 "the chat template renders earlier turns differently once a response follows",
@@ -95,13 +106,70 @@ def render_chat(
                 source=source,
                 record_id=record_id,
             )
-        scored.append((start, len(rendered)))
-        starts.append(start)
-    return rendered, scored, starts
+        end = start + len(text)
+        responses.append((start, end))
+        end_of_turn.append(_end_of_turn_token(rendered, end, specials))
+    return _with_end_of_turn(rendered, responses, end_of_turn, getattr(tokenizer, "eos_token", None))
 
 
-def _apply_template(processor: Any, messages: list[dict], add_generation_prompt: bool) -> str:
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def _special_token_strings(tokenizer: Any) -> list[str]:
+    """The tokenizer's special tokens, longest first (so ``<|im_end|>`` wins over a shorter prefix)."""
+    names = set(getattr(tokenizer, "all_special_tokens", None) or [])
+    for token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(token, "special", False):
+            names.add(str(token.content))
+    return sorted((n for n in names if n), key=len, reverse=True)
+
+
+def _end_of_turn_token(rendered: str, response_end: int, specials: list[str]) -> Span:
+    """The span of the special token the template puts after a response (whitespace may come
+    between), or an empty span at ``response_end`` when the template puts none there."""
+    after = rendered[response_end:]
+    stripped = after.lstrip()
+    at = response_end + len(after) - len(stripped)
+    for token in specials:
+        if stripped.startswith(token):
+            return (at, at + len(token))
+    return (response_end, response_end)
+
+
+def _with_end_of_turn(
+    rendered: str, responses: list[Span], end_of_turn: list[Span], eos: str | None
+) -> tuple[str, list[Span], list[int]]:
+    """Scored spans (response + end-of-turn token) and starts; where the template put no end-of-turn
+    token, insert ``eos`` in place of the whitespace that follows the response."""
+    pieces: list[str] = []
+    scored: list[Span] = []
+    starts: list[int] = []
+    cursor = shift = 0  # cursor: position in ``rendered``; shift: output position − rendered position
+    for (start, end), (eot_start, eot_end) in zip(responses, end_of_turn):
+        pieces.append(rendered[cursor:end])
+        starts.append(start + shift)
+        scored.append((start + shift, end + shift))
+        if eot_end > eot_start:
+            scored.append((eot_start + shift, eot_end + shift))
+            cursor = end
+        elif eos:
+            whitespace = len(rendered[end:]) - len(rendered[end:].lstrip())
+            pieces.append(eos)
+            scored.append((end + shift, end + shift + len(eos)))
+            shift += len(eos) - whitespace
+            cursor = end + whitespace
+        else:
+            cursor = end
+    pieces.append(rendered[cursor:])
+    return "".join(pieces), scored, starts
+
+
+def _apply_template(
+    processor: Any, messages: list[dict], add_generation_prompt: bool, source: str = "<memory>", record_id: str = "?"
+) -> str:
+    try:
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except Exception as err:  # noqa: BLE001 — jinja raises TemplateError, templates raise their own errors
+        roles = "/".join(dict.fromkeys(m["role"] for m in messages))
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"the chat template cannot render {roles} turns: {message}", source=source, record_id=record_id) from None
     return text if isinstance(text, str) else text[0]
 
 
@@ -122,10 +190,11 @@ def encode(
     texts = [s.text for s in sequences]
     add_special = _add_special_tokens(tokenizer, texts[0])
     kwargs = dict(processor_kwargs or {})
-    images = [image for s in sequences for image in s.images]
     videos = [s.video for s in sequences if s.video is not None]
-    if images:
-        kwargs["images"] = images
+    if any(s.images for s in sequences):
+        # One list per text: Gemma 3's and Idefics3/SmolVLM's processors assign images to texts
+        # only this way; the others accept it too.
+        kwargs["images"] = [list(s.images) for s in sequences]
     if videos:
         kwargs["videos"] = [clip.frames for clip in videos]
         kwargs.setdefault("do_sample_frames", False)

@@ -28,6 +28,9 @@ Videos
       (relative to the first frame), taking the frame nearest each tick (the first frame at or after
       ``tick - half a source frame interval``). Sampling above the source rate returns each frame once.
       A 5 s video at ``fps=2`` gives 10 frames.
+    * ``num_frames=N, frame_sampling="interval"``: indices ``⌊i·total/N⌋`` for i < N, the official
+      RRPO / LLaVA-Video training loader's ``force_sample`` rule (a video with fewer than ``N``
+      frames repeats frames, as that loader does).
 
     :func:`check_video` validates cheaply (open, find a video stream, decode the first frame).
 
@@ -168,6 +171,18 @@ def load_image(
     return rgb
 
 
+def expand_to_square(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Pad ``image`` to a square of its longer side with ``background``, centred (LLaVA's
+    ``expand2square``, its ``image_aspect_ratio=pad``); a square image is returned as it is."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    square = Image.new(image.mode, (side, side), background)
+    square.paste(image, ((side - width) // 2, (side - height) // 2))
+    return square
+
+
 def check_image(
     path: str | os.PathLike, *, source: str | None = None, record_id: str | None = None
 ) -> tuple[int, int]:
@@ -266,6 +281,20 @@ def uniform_frame_indices(total_frames: int, num_frames: int) -> list[int]:
     if total_frames <= num_frames:
         return list(range(total_frames))
     return [int(i) for i in np.linspace(0, total_frames - 1, num_frames).round().astype(np.int64)]
+
+
+#: how ``num_frames`` frames are picked: see the module docstring
+FRAME_SAMPLINGS = ("linspace", "interval")
+
+
+def interval_frame_indices(total_frames: int, num_frames: int) -> list[int]:
+    """``⌊i · total_frames / num_frames⌋`` for i in 0..num_frames-1 (the official RRPO training loader's
+    rule). For 20 frames and 5 samples: [0, 4, 8, 12, 16]; for 3 frames and 4 samples: [0, 0, 1, 2]."""
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}")
+    if total_frames <= 0:
+        return []
+    return [int(i * (total_frames / float(num_frames))) for i in range(num_frames)]
 
 
 @dataclass
@@ -444,6 +473,7 @@ def load_video(
     *,
     start: float | None = None,
     end: float | None = None,
+    frame_sampling: str = "linspace",
     source: str | None = None,
     record_id: str | None = None,
 ) -> VideoClip:
@@ -463,6 +493,9 @@ def load_video(
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if frame_sampling not in FRAME_SAMPLINGS:
+        raise ValueError(f"frame_sampling must be one of {', '.join(FRAME_SAMPLINGS)}, got {frame_sampling!r}")
+    pick = interval_frame_indices if frame_sampling == "interval" else uniform_frame_indices
 
     p = _existing_file(path, "video", source, record_id)
 
@@ -486,22 +519,35 @@ def load_video(
 
     result = None
     for _attempt in range(2):
-        wanted = uniform_frame_indices(total, num_frames)
+        wanted = pick(total, num_frames)
         if (start is not None or end is not None) and rate > 0:
             first = min(max(0, round(lo * rate)), total - 1)
             last = max(first, min(total - 1, round(hi * rate) if math.isfinite(hi) else total - 1))
-            wanted = [first + i for i in uniform_frame_indices(last - first + 1, num_frames)]
+            wanted = [first + i for i in pick(last - first + 1, num_frames)]
         chosen = set(wanted)
         # Stop once the last wanted frame is decoded, unless that is the last frame anyway: decoding to
         # the end then costs nothing and checks the header's frame count.
         stop = wanted[-1] if wanted[-1] < total - 1 else None
         result = _decode_pass(p, source, record_id, lambda i, t: i in chosen, stop_after=stop)
-        short = len(result.indices) < len(wanted)  # the stream ended before a wanted frame
+        short = len(result.indices) < len(chosen)  # the stream ended before a wanted frame
         if not short and not (result.complete and result.decoded != total):
-            return _clip(result, total, p, source, record_id)
+            return _clip(_repeat_frames(result, wanted), total, p, source, record_id)
         total = result.decoded  # exact now: redo the selection once with the true count
     assert result is not None
-    return _clip(result, total, p, source, record_id)
+    return _clip(_repeat_frames(result, wanted), total, p, source, record_id)
+
+
+def _repeat_frames(p: _Pass, wanted: list[int]) -> _Pass:
+    """Where ``wanted`` names a frame more than once (interval sampling of a short video), repeat
+    the decoded frame in place, so the clip has one frame per wanted index."""
+    if len(set(wanted)) == len(wanted):
+        return p
+    position = {index: k for k, index in enumerate(p.indices)}
+    order = [position[i] for i in wanted if i in position]
+    p.frames = [p.frames[k] for k in order]
+    p.timestamps = [p.timestamps[k] for k in order]
+    p.indices = [p.indices[k] for k in order]
+    return p
 
 
 def check_video(

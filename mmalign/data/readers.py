@@ -113,6 +113,7 @@ def pair_from_dict(raw: dict, format: str = "auto", source: str = "<memory>", in
         video=video,
         kind=kind,
         source=source,
+        answer=raw.get("raw_answer") if isinstance(raw.get("raw_answer"), str) else None,
     )
 
 
@@ -256,9 +257,11 @@ def _media_fields(raw: dict) -> tuple[list[Any], str | None]:
     for image in images:
         if not isinstance(image, str) and not hasattr(image, "convert"):  # a path or a PIL image
             raise TypeError(f"field {key!r} must be a path or a list of paths, got {raw.get(key)!r}")
-    video = raw.get("video")
+    # The official RRPO loader reads the video from ``media_path`` (``video`` may name it only).
+    field_name = "media_path" if raw.get("media_path") is not None else "video"
+    video = raw.get(field_name)
     if video is not None and (not isinstance(video, str) or not video.strip()):
-        raise ValueError(f"field 'video' must be a path, got {video!r}")
+        raise ValueError(f"field {field_name!r} must be a path, got {video!r}")
     if images and video:
         raise ValueError("a record holds either images or a video, not both")
     return images, video

@@ -27,6 +27,7 @@ class PairRecord:
     video: str | None = None
     kind: str | None = None
     source: str = "<memory>"
+    answer: str | None = None  # the short ground-truth answer of a yes/no pair (official ``raw_answer``)
 
     @property
     def num_phrases(self) -> int:

@@ -7,21 +7,26 @@ a model of the requested family from a tiny config, and saves model + processor 
 ``save_pretrained`` (see DESIGN.md §7).
 
 Modules: :mod:`.tokenizer` (``train_tokenizer``), :mod:`.templates` (the families' chat templates
-and special tokens), :mod:`.families` (``build_tiny_vlm`` and the three families: ``"llava"``,
-``"qwen2_vl"``, ``"llava_onevision"``), :mod:`.media` (``make_image``, ``write_video``,
-``read_video``: deterministic test pictures and videos).
+and special tokens), :mod:`.families` (``build_tiny_vlm`` and the families ``"llava"``,
+``"qwen2_vl"``, ``"llava_onevision"``), :mod:`.more_families` (``"qwen2_5_vl"``, ``"qwen3_vl"``,
+``"gemma3"``, ``"smolvlm"``, ``"internvl"``, ``"llava_next"``, ``"llava_next_video"``,
+``"mistral3"``), :mod:`.media` (``make_image``, ``write_video``, ``read_video``: deterministic
+test pictures and videos).
 
-Calling the processors (what was checked with transformers 5.23):
+Calling the processors (what was checked with transformers 5.24):
 
-* images: ``processor(text=[...], images=[img, ...], return_tensors="pt", padding=True)``; the
-  number of image placeholders in the texts must equal the number of images. The placeholders
-  are expanded by the processor, so a rendered chat template holds exactly one per image.
-* videos (``qwen2_vl``, ``llava_onevision``): pass already-decoded frames, one entry per video,
-  as a uint8 array ``(T, H, W, 3)`` or a list of PIL images, e.g.
-  ``processor(text=[...], videos=[read_video(path)], return_tensors="pt")``. Both video
-  processors default to ``do_sample_frames=False``, so the frames given are used as they are
-  and no ``video_metadata`` is needed. To let the processor sample frames instead, pass
-  ``do_sample_frames=True`` with ``num_frames=...`` (or ``fps=...`` plus ``video_metadata``).
+* images: ``processor(text=[...], images=[[img, ...], ...], return_tensors="pt", padding=True)``,
+  one list of images per text (Gemma 3's and SmolVLM's processors need it; the others also accept
+  a flat list); the number of image placeholders in a text must equal its number of images. The
+  placeholders are expanded by the processor, so a rendered chat template holds exactly one per
+  image.
+* videos (``qwen2_vl``, ``qwen2_5_vl``, ``qwen3_vl``, ``llava_onevision``, ``smolvlm``,
+  ``internvl``, ``llava_next_video``): pass already-decoded frames, one entry per video, as a
+  uint8 array ``(T, H, W, 3)`` or a list of PIL images, with ``do_sample_frames=False`` so that
+  the frames given are used as they are (Qwen3-VL's and SmolVLM's processors sample by default),
+  e.g. ``processor(text=[...], videos=[read_video(path)], do_sample_frames=False,
+  return_tensors="pt")``. Qwen3-VL and SmolVLM write each frame's time into the prompt: give them
+  ``video_metadata`` with ``fps`` and ``frames_indices`` (``mmalign.data.media.VideoClip.metadata()``).
   Qwen2-VL needs the number of frames to be a multiple of ``temporal_patch_size`` (2) or it
   repeats the last frame.
 * ``llava_onevision`` image batches are padded to the largest number of anyres crops; the model

@@ -1,6 +1,8 @@
 """The tiny model families: config, random weights and processor, saved like a Hub checkpoint.
 
-``build_tiny_vlm(family=...)`` builds one of:
+``build_tiny_vlm(family=...)`` builds one of :data:`FAMILIES`: the three below, and those of
+:mod:`mmalign.tiny.more_families` (Qwen2.5-VL, Qwen3-VL, Gemma 3, SmolVLM, InternVL, LLaVA-NeXT,
+LLaVA-NeXT-Video, Mistral 3).
 
 ``"llava"``
     ``LlavaForConditionalGeneration``: CLIP vision tower (32 px, patch 8) + Llama text model.
@@ -30,12 +32,26 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import build_cached
-from .templates import _FAMILY_TOKENS, CHAT_TEMPLATES
+from .templates import _END_OF_TURN, _FAMILY_TOKENS, _NAMED_TOKENS, CHAT_TEMPLATES
 from .tokenizer import _resolve_kind, train_tokenizer
+from .vision import _IMG, _PATCH, _image_processor, _require_torchvision
 
 __all__ = ["FAMILIES", "build_tiny_vlm"]
 
-FAMILIES = ("llava", "qwen2_vl", "llava_onevision")
+FAMILIES = (
+    "llava",
+    "qwen2_vl",
+    "llava_onevision",
+    # mmalign.tiny.more_families
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "gemma3",
+    "smolvlm",
+    "internvl",
+    "llava_next",
+    "llava_next_video",
+    "mistral3",
+)
 
 # Bumped whenever the produced files change, so that cached builds are rebuilt.
 _FORMAT_VERSION = 1
@@ -46,8 +62,6 @@ _TEXT = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
 )
 _FAMILY_VOCAB = 1024  # trained vocabulary of the family tokenizers (+ special tokens)
-_IMG = 32  # CLIP / SigLIP tower input size
-_PATCH = 8  # CLIP / SigLIP patch size -> (32 / 8)^2 = 16 patches
 _OV_PINPOINTS = [[_IMG * i, _IMG * j] for i in range(1, 4) for j in range(1, 4)]
 _QWEN_MIN_PIXELS = 56 * 56
 _QWEN_MAX_PIXELS = 112 * 112
@@ -90,7 +104,7 @@ def build_tiny_vlm(
     are safe: the loser discards its copy.
 
     Args:
-        family: ``"llava"``, ``"qwen2_vl"`` or ``"llava_onevision"`` (see the module docstring).
+        family: one of :data:`FAMILIES` (see this module's and :mod:`.more_families`' docstrings).
         output_dir: where to save.
         corpus: extra text for the tokenizer (the built-in English word list is always added).
         tokenizer_kind: ``"bpe"``, ``"wordpiece"`` or ``"metaspace"`` (see ``train_tokenizer``).
@@ -123,6 +137,7 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
         special_tokens=named,
         extra_special_tokens=extras,
         add_bos_token=add_bos,
+        named_tokens=_NAMED_TOKENS.get(family),
     )
     template = CHAT_TEMPLATES[family]
     tokenizer.chat_template = template
@@ -134,7 +149,9 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     }
     text_kwargs = dict(_TEXT, max_position_embeddings=4096, tie_word_embeddings=False, **ids)
 
-    builder = {"llava": _build_llava, "qwen2_vl": _build_qwen2_vl, "llava_onevision": _build_llava_onevision}
+    from .more_families import BUILDERS
+
+    builder = {"llava": _build_llava, "qwen2_vl": _build_qwen2_vl, "llava_onevision": _build_llava_onevision, **BUILDERS}
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
         torch.manual_seed(seed)
         model, processor = builder[family](tokenizer, template, text_kwargs)
@@ -143,9 +160,12 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     # Qwen2-VL) also carry them at the top level, where some callers look: set both.
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
         setattr(model.config, name, ids[name])
+    # Generation stops at the eos and, where the family's turns end with another token, at that
+    # one too (as the checkpoints' generation_config.json list them).
+    stop = [ids["eos_token_id"]] + [tokenizer.convert_tokens_to_ids(t) for t in _END_OF_TURN.get(family, ())]
     model.generation_config = GenerationConfig(
         bos_token_id=ids["bos_token_id"],
-        eos_token_id=ids["eos_token_id"],
+        eos_token_id=stop if len(stop) > 1 else stop[0],
         pad_token_id=ids["pad_token_id"],
         do_sample=False,
     )
@@ -159,25 +179,6 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
     finally:
         if not bars_were_disabled:
             hf_logging.enable_progress_bar()
-
-
-def _image_processor(name: str, **kwargs: Any) -> Any:
-    """The torchvision-backed image processor ``name`` where torchvision is installed, else its
-    PIL twin ``<name>Pil`` (transformers 5 ships both; ``AutoProcessor`` picks the same way)."""
-    import transformers
-    from transformers.utils import is_torchvision_available
-
-    return getattr(transformers, name if is_torchvision_available() else name + "Pil")(**kwargs)
-
-
-def _require_torchvision(family: str) -> None:
-    from transformers.utils import is_torchvision_available
-
-    if not is_torchvision_available():
-        raise ImportError(
-            f"the tiny {family!r} model needs torchvision: transformers' video processors are "
-            "torchvision-only (install torch and torchvision as a matching pair, see DESIGN.md §7)"
-        )
 
 
 def _build_llava(tokenizer: Any, template: str, text_kwargs: dict[str, Any]) -> tuple[Any, Any]:

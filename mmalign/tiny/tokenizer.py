@@ -116,6 +116,7 @@ def train_tokenizer(
     special_tokens: Mapping[str, str | None] | None = None,
     extra_special_tokens: Sequence[str] = (),
     add_bos_token: bool | None = None,
+    named_tokens: Mapping[str, str] | None = None,
 ) -> transformers.PreTrainedTokenizerFast:
     """Train a small tokenizer with the ``tokenizers`` library and wrap it for ``transformers``.
 
@@ -141,6 +142,10 @@ def train_tokenizer(
             each is one token, never split and never merged with text.
         add_bos_token: prepend the bos token on ``encode``/``__call__`` (with
             ``add_special_tokens=True``). Default: only for ``"metaspace"``.
+        named_tokens: model-specific names of extra special tokens that processors read from the
+            tokenizer (e.g. ``{"boi_token": "<start_of_image>"}`` for Gemma 3's processor, which
+            then finds ``tokenizer.boi_token`` and ``tokenizer.boi_token_id``). Each value must be
+            one of ``extra_special_tokens``; the names are saved in ``tokenizer_config.json``.
 
     Returns:
         A ``PreTrainedTokenizerFast`` (``TokenizersBackend`` in transformers 5) whose special
@@ -258,11 +263,15 @@ def train_tokenizer(
     # post-processor with a TemplateProcessing, which drops the ByteLevel offset trimming.
     named = {k: v for k, v in specials.items() if v}
     extras = [t for t in extra_special_tokens if t not in named.values()]
+    for name, value in (named_tokens or {}).items():
+        if not name.endswith("_token") or value not in extras:
+            raise ValueError(f"named token {name}={value!r} must end in '_token' and be an extra special token")
     wrapper = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         extra_special_tokens=list(extras),
         clean_up_tokenization_spaces=False,
         model_max_length=4096,
         **named,
+        **(named_tokens or {}),
     )
     return wrapper

@@ -1,6 +1,7 @@
-"""Trainers for DPA, RRPO, DPO and TDPO: one Trainer subclass and config dataclass per method."""
+"""Trainers for DPA, RRPO, DPO, DDPO and TDPO: one Trainer subclass and config dataclass per method."""
 
 from .base import PreferenceConfig, PreferenceTrainer
+from .ddpo import DDPOConfig, DDPOTrainer
 from .dpa import DPAConfig, DPATrainer
 from .dpo import DPOConfig, DPOTrainer
 from .rrpo import RRPOConfig, RRPOTrainer
@@ -13,6 +14,7 @@ METHODS: dict[str, tuple[type[PreferenceConfig], type[PreferenceTrainer], dict]]
     "rrpo_seqreward": (RRPOConfig, RRPOTrainer, {"reward_level": "sequence"}),
     "rrpo_nokl": (RRPOConfig, RRPOTrainer, {"alpha": 0.0}),
     "dpo": (DPOConfig, DPOTrainer, {}),
+    "ddpo": (DDPOConfig, DDPOTrainer, {}),
     "tdpo": (TDPOConfig, TDPOTrainer, {}),
 }
 
@@ -26,6 +28,8 @@ __all__ = [
     "RRPOTrainer",
     "DPOConfig",
     "DPOTrainer",
+    "DDPOConfig",
+    "DDPOTrainer",
     "TDPOConfig",
     "TDPOTrainer",
 ]

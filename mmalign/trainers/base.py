@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import logging
 import shutil
 from collections import defaultdict
@@ -31,8 +32,10 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..checkpoints import publish, staging_dir
 from ..data.dataset import PreferenceCollator
 from ..errors import ConfigError
-from ..losses import phrase_mask_from_ids, token_logps
-from ..scoring import BatchScores, _accepts_logits_to_keep, score_batch
+from ..fastpath import fast_path_unsupported, score_fast, shared_prefix_unsupported
+from ..losses import phrase_mask_from_ids, token_kl, token_logps
+from ..scoring import BatchScores, ScoredBatch, _accepts_logits_to_keep, base_model, score_batch
+from .checkpointing import resolve_activation_checkpointing
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,20 @@ class PreferenceConfig(TrainingArguments):
         default=2048, metadata={"help": "Longest sample in tokens, media tokens included; longer is an error."}
     )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Batches are built by our collator."})
+    disable_dropout: bool = field(
+        default=True,
+        metadata={
+            "help": "Set every dropout of the policy and the reference to p=0 (LoRA's included), as the official "
+            "HALVA/RRPO trainers and TRL's DPOTrainer do: the policy and reference forwards then agree."
+        },
+    )
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pairs per optimizer step over all processes; sets gradient_accumulation_steps from the "
+            "number of processes and per_device_train_batch_size (it must divide evenly)."
+        },
+    )
     padding_free: bool | str = field(
         default="auto",
         metadata={
@@ -63,16 +80,74 @@ class PreferenceConfig(TrainingArguments):
             "give the same results through a block-diagonal mask, without the savings); false: off."
         },
     )
+    activation_checkpointing: bool | str | None = field(
+        default=None,
+        metadata={
+            "help": "Recompute activations in the backward pass to save memory. auto: off when a step's activations "
+            "fit the device with a margin (estimated from the shapes before training), on otherwise; the run says "
+            "which in one line."
+        },
+    )
+    gradient_checkpointing: bool | str | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing (auto allowed too)."}
+    )
+    fast_path: bool = field(
+        default=True,
+        metadata={
+            "help": "Encode media once per sample, forward each pair's shared prefix once and compute logits only "
+            "where scored, in chunks (same loss and gradients as the plain path). Where the model or a setting "
+            "rules it out, the run says why in one line and uses the plain path; false: always the plain path."
+        },
+    )
 
     def __post_init__(self):
         if self.padding_free not in (True, False, "auto"):
             raise ValueError(f"padding_free must be true, false or auto, got {self.padding_free!r}")
+        if self.global_batch_size is not None:
+            if self.global_batch_size <= 0:
+                raise ValueError(f"global_batch_size must be positive, got {self.global_batch_size}")
+            if self.gradient_accumulation_steps != 1:
+                raise ValueError(
+                    f"global_batch_size={self.global_batch_size} sets gradient_accumulation_steps itself: give one "
+                    "of them (global_batch_size=null to set gradient_accumulation_steps)"
+                )
+        for name in ("activation_checkpointing", "gradient_checkpointing"):
+            if getattr(self, name) not in (True, False, None, "auto"):
+                raise ValueError(f"{name} must be true, false or auto, got {getattr(self, name)!r}")
+        # One setting under two names (older 5.x releases know only gradient_checkpointing): both carry it.
+        if self.activation_checkpointing is None:
+            self.activation_checkpointing = self.gradient_checkpointing
+        self.gradient_checkpointing = self.activation_checkpointing
         super().__post_init__()
         # Non-reentrant checkpointing works with frozen inputs (LoRA); under whichever spelling
         # (or both, where one mirrors the other) the installed transformers has.
         for name in (f"{CHECKPOINTING}_kwargs", "gradient_checkpointing_kwargs"):
             if hasattr(self, name) and getattr(self, name) is None:
                 setattr(self, name, {"use_reentrant": False})
+
+    def apply_global_batch_size(self, num_processes: int) -> None:
+        """Set ``gradient_accumulation_steps`` so that one optimizer step sees ``global_batch_size`` pairs.
+
+        Raises :class:`ConfigError` when ``global_batch_size`` is not a multiple of
+        ``per_device_train_batch_size × num_processes``.
+        """
+        if self.global_batch_size is None:
+            return
+        per_step = self.per_device_train_batch_size * num_processes
+        if self.global_batch_size % per_step:
+            raise ConfigError(
+                f"global_batch_size={self.global_batch_size} is not a multiple of per_device_train_batch_size "
+                f"({self.per_device_train_batch_size}) x processes ({num_processes}) = {per_step}"
+            )
+        self.gradient_accumulation_steps = self.global_batch_size // per_step
+
+    def effective_batch(self, num_processes: int) -> str:
+        """One line: pairs per optimizer step and how they are made up."""
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps * num_processes
+        return (
+            f"effective batch: {total} pairs per optimizer step ({self.per_device_train_batch_size} per device x "
+            f"{self.gradient_accumulation_steps} accumulation steps x {num_processes} processes)"
+        )
 
 
 def activation_checkpointing(enabled: bool) -> dict[str, bool]:
@@ -98,10 +173,18 @@ class PreferenceTrainer(Trainer):
         processing_class: Any = None,
         ref_model: torch.nn.Module | None = None,
         data_collator: Any = None,
+        longest_sample: int | None = None,
         **kwargs: Any,
     ):
+        """``longest_sample``: tokens in the longest sample, when known (it sizes
+        ``activation_checkpointing=auto``; ``max_length`` otherwise)."""
         if data_collator is None:
             data_collator = PreferenceCollator(processing_class, max_length=args.max_length)
+        if args.activation_checkpointing == "auto":
+            rows = args.per_device_train_batch_size * (3 if self.uses_reference_samples else 2)
+            longest = longest_sample or args.max_length or 2048
+            use = resolve_activation_checkpointing(model, args.device, rows, longest)
+            args.activation_checkpointing = args.gradient_checkpointing = use
         super().__init__(
             model=model,
             args=args,
@@ -113,6 +196,10 @@ class PreferenceTrainer(Trainer):
         # Our losses are already means; the Trainer must divide by accumulation steps itself.
         self.model_accepts_loss_kwargs = False
         self.ref_model = ref_model
+        if args.disable_dropout:
+            disable_dropout(model)
+            if ref_model is not None:
+                disable_dropout(ref_model)
         if ref_model is not None:
             ref_model.eval().requires_grad_(False)
             if self.is_deepspeed_enabled:
@@ -124,6 +211,7 @@ class PreferenceTrainer(Trainer):
         # name ("eval/name" in eval mode) → values of this rank since the last log
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self.padding_free = self._resolve_padding_free()
+        self.fast_path, self.share_prefix = self._resolve_fast_path()
 
     def _prepare_deepspeed_reference(self, ref_model: torch.nn.Module) -> torch.nn.Module:
         return prepare_deepspeed_reference(ref_model, self.accelerator.state.deepspeed_plugin.deepspeed_config)
@@ -132,7 +220,7 @@ class PreferenceTrainer(Trainer):
         requested = self.args.padding_free
         if requested is False:
             return False
-        base = _base_model(self.accelerator.unwrap_model(self.model))
+        base = base_model(self.accelerator.unwrap_model(self.model))
         attn = str(getattr(base.config, "_attn_implementation", "") or "")
         reason = packing_unsupported(base)
         if requested == "auto":
@@ -149,7 +237,59 @@ class PreferenceTrainer(Trainer):
             )
         return True
 
+    def _resolve_fast_path(self) -> tuple[bool, bool]:
+        if not self.args.fast_path:
+            return False, False
+        model = self.accelerator.unwrap_model(self.model)
+        reason = fast_path_unsupported(model)
+        if reason is None and self.ref_model is not None:
+            reason = fast_path_unsupported(self.ref_model)
+        if reason is None and self.padding_free:
+            reason = "padding-free batches use the packed forward"
+        if reason:
+            logger.warning("fast path off, plain forwards used: %s", reason)
+            return False, False
+        no_sharing = shared_prefix_unsupported(model)
+        if no_sharing:
+            logger.warning("fast path on without prefix sharing: %s", no_sharing)
+        else:
+            logger.info("fast path on: media encoded once per sample, pair prefixes shared, logits in chunks")
+        return True, no_sharing is None
+
     # forwards -------------------------------------------------------------------------------------
+    def score_rows(
+        self,
+        model: torch.nn.Module,
+        encoded: dict[str, Any],
+        pairs: bool,
+        reference: bool,
+        kl: str | None = None,
+    ) -> ScoredBatch:
+        """Policy scores of ``encoded``, with the reference's and the token-wise KL per row when asked.
+
+        ``pairs``: rows are chosen then rejected rows of the same samples. ``kl``: None (not
+        computed), ``"grad"`` (a loss term) or ``"metric"`` (logged, no gradient). The fast path
+        (:mod:`mmalign.fastpath`) and the plain path give the same values.
+        """
+        if kl is not None and not reference:
+            raise ValueError("the token-wise KL needs the reference forward")
+        if self.fast_path:
+            return score_fast(
+                model,
+                encoded,
+                (lambda: self._reference_policy(model)) if reference else None,
+                pairs=pairs,
+                kl_grad=kl == "grad",
+                share_prefix=self.share_prefix,
+            )
+        policy = self.policy_scores(model, encoded, keep_logits=kl is not None)
+        ref = self.reference_scores(model, encoded, keep_logits=kl is not None) if reference else None
+        divergence = None
+        if kl is not None:
+            with contextlib.nullcontext() if kl == "grad" else torch.no_grad():
+                divergence = token_kl(policy.logits, ref.logits, policy.response_mask)
+        return ScoredBatch(policy=policy, reference=ref, kl=divergence)
+
     def _score(self, model: torch.nn.Module, encoded: dict[str, Any], keep_logits: bool) -> BatchScores:
         if self.padding_free:
             return packed_score_batch(model, encoded, keep_logits=keep_logits)
@@ -278,6 +418,30 @@ class PreferenceTrainer(Trainer):
         }
 
 
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout of ``model``, as the official HALVA/RRPO trainers and TRL's DPOTrainer do.
+
+    That is the ``nn.Dropout`` modules (LoRA's included), and the attention dropout that
+    transformers' attention layers read from a float attribute at every forward, and the configs'
+    dropout probabilities (so that nothing built later from them brings dropout back).
+    """
+    configs = {}
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "to_dict"):
+            configs[id(config)] = config
+    for config in configs.values():
+        subs = [getattr(config, key, None) for key in getattr(config, "sub_configs", {})]
+        for sub in [config, *(c for c in subs if c is not None)]:
+            for key, value in list(vars(sub).items()):
+                if "dropout" in key and isinstance(value, float):
+                    setattr(sub, key, 0.0)
+
+
 def _scalar(value: Any, device: torch.device) -> torch.Tensor:
     value = value.detach() if torch.is_tensor(value) else torch.tensor(float(value))
     return value.float().reshape(()).to(device)
@@ -324,20 +488,18 @@ def prepare_deepspeed_reference(ref_model: torch.nn.Module, deepspeed_config: di
 
 
 # padding-free forwards --------------------------------------------------------------------------------
-def _base_model(model: torch.nn.Module) -> torch.nn.Module:
-    while hasattr(model, "get_base_model") or hasattr(model, "module"):
-        model = model.get_base_model() if hasattr(model, "get_base_model") else model.module
-    return model
-
-
 def packing_unsupported(model: torch.nn.Module) -> str | None:
     """Why ``model`` cannot take packed rows, or None when it can.
 
     Packing needs the language model to take 1-D position ids that restart at every sample. Models
     with multimodal rotary positions (Qwen2-VL, Qwen2.5-VL, Qwen3-VL …) compute 3-D positions from
-    the whole padded batch, so they are excluded.
+    the whole padded batch, so they are excluded; so are models that take ``token_type_ids``
+    (Gemma 3, PaliGemma: image tokens attend to each other both ways), a per-token input that
+    packed rows do not carry.
     """
-    base = _base_model(model)
+    base = base_model(model)
+    if "token_type_ids" in inspect.signature(base.forward).parameters:
+        return f"{type(base).__name__} takes token_type_ids (two-way attention over image tokens), which packed rows cannot carry"
     text_config = base.config.get_text_config()
     rope = getattr(text_config, "rope_parameters", None) or getattr(text_config, "rope_scaling", None) or {}
     if hasattr(base, "get_rope_index") or hasattr(getattr(base, "model", None), "get_rope_index") or (

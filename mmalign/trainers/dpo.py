@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..losses import dpo_loss, token_kl
+from ..losses import dpo_loss
 from .base import PreferenceConfig, PreferenceTrainer
 
 
@@ -23,17 +23,15 @@ class DPOTrainer(PreferenceTrainer):
     method = "dpo"
 
     def preference_loss(self, model, batch):
-        policy = self.policy_scores(model, batch["pair"], keep_logits=True)
-        reference = self.reference_scores(model, batch["pair"], keep_logits=True)
+        scores = self.score_rows(model, batch["pair"], pairs=True, reference=True, kl="metric")
+        policy = scores.policy
         policy_chosen, policy_rejected = self.split_pair(policy)
-        ref_chosen, ref_rejected = self.split_pair(reference)
+        ref_chosen, ref_rejected = self.split_pair(scores.reference)
         losses, chosen_rewards, rejected_rewards = dpo_loss(
             policy_chosen.logps, policy_rejected.logps, ref_chosen.logps, ref_rejected.logps, self.args.beta
         )
-        with torch.no_grad():
-            kl = token_kl(policy_chosen.logits, ref_chosen.logits, policy_chosen.response_mask)
         metrics = {
-            "kl": kl.mean(),
+            "kl": scores.kl[: len(losses)].mean(),
             **reward_metrics(chosen_rewards, rejected_rewards),
             "logps/chosen": policy_chosen.logps.mean(),
             "logps/rejected": policy_rejected.logps.mean(),

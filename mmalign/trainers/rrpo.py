@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..losses import rrpo_loss, token_kl
+from ..losses import rrpo_loss
 from .base import PreferenceConfig, PreferenceTrainer
 
 
@@ -33,8 +33,9 @@ class RRPOTrainer(PreferenceTrainer):
 
     def preference_loss(self, model, batch):
         args = self.args
-        policy_chosen, policy_rejected = self.split_pair(self.policy_scores(model, batch["pair"], keep_logits=True))
-        ref_chosen, ref_rejected = self.split_pair(self.reference_scores(model, batch["pair"], keep_logits=True))
+        scores = self.score_rows(model, batch["pair"], pairs=True, reference=True, kl="grad")
+        policy_chosen, policy_rejected = self.split_pair(scores.policy)
+        ref_chosen, ref_rejected = self.split_pair(scores.reference)
         if args.reward_level == "sequence":
             pc, pr = policy_chosen.logps[:, None], policy_rejected.logps[:, None]
             rc, rr = ref_chosen.logps[:, None], ref_rejected.logps[:, None]
@@ -43,7 +44,7 @@ class RRPOTrainer(PreferenceTrainer):
             pc, pr, mask = self.phrase_tensors(policy_chosen, policy_rejected)
             num = pc.shape[1]
             rc, rr = ref_chosen.phrase_logps(num), ref_rejected.phrase_logps(num)
-        kl = token_kl(policy_chosen.logits, ref_chosen.logits, policy_chosen.response_mask)
+        kl = scores.kl[: pc.shape[0]]
         losses, chosen_rewards, rejected_rewards = rrpo_loss(pc, pr, rc, rr, mask, kl, args.beta, args.alpha)
         policy_phrases = self.phrase_tensors(policy_chosen, policy_rejected)
         metrics = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..losses import tdpo_loss, token_kl
+from ..losses import tdpo_loss
 from .base import PreferenceConfig, PreferenceTrainer
 from .dpo import reward_metrics
 
@@ -27,12 +27,11 @@ class TDPOTrainer(PreferenceTrainer):
     method = "tdpo"
 
     def preference_loss(self, model, batch):
-        policy = self.policy_scores(model, batch["pair"], keep_logits=True)
-        reference = self.reference_scores(model, batch["pair"], keep_logits=True)
-        seq_kl = token_kl(policy.logits, reference.logits, policy.response_mask)
+        scores = self.score_rows(model, batch["pair"], pairs=True, reference=True, kl="grad")
+        seq_kl = scores.kl
         n = seq_kl.shape[0] // 2
-        policy_chosen, policy_rejected = self.split_pair(policy)
-        ref_chosen, ref_rejected = self.split_pair(reference)
+        policy_chosen, policy_rejected = self.split_pair(scores.policy)
+        ref_chosen, ref_rejected = self.split_pair(scores.reference)
         losses, chosen_rewards, rejected_rewards = tdpo_loss(
             policy_chosen.logps,
             policy_rejected.logps,

@@ -6,6 +6,12 @@ member missing, or swapped for one of another group). A captioning model trained
 learns that members go together and, like LLaVA on COCO, names the absent member of unusual
 scenes. Everything is drawn with Pillow from a seed; nothing is downloaded.
 
+The package is the embedded experiment (``recipe=tiny``) whole: the world (``vocab``, ``scenes``,
+``render``, ``formats``, ``writer``), its base model (``base_model``), the ``world://`` assets that
+training names (``assets``, reached from the core through :func:`mmalign.builtin.resolve_builtins`)
+and the base-versus-aligned comparison after training (``comparison``). Nothing in the core
+imports it otherwise.
+
 >>> from mmalign.world import World, write_world
 >>> world = World(seed=0)
 >>> scene = world.sample_scene(world.rng("demo"), unusual=True)

@@ -7,18 +7,39 @@ object lands in one patch: the tiny vision tower can tell them apart without hav
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from .vocab import BACKGROUND, COLOURS
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image, ImageDraw
 
-    from .scenes import Scene
-
 Point = tuple[float, float]
 Colour = tuple[int, int, int]
+
+
+class PlacedObject(Protocol):
+    """What drawing needs of an object (:class:`~mmalign.world.scenes.SceneObject` has it)."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def colour(self) -> str: ...
+    @property
+    def size(self) -> str: ...
+    @property
+    def row(self) -> int: ...
+    @property
+    def col(self) -> int: ...
+
+
+class Drawable(Protocol):
+    """What drawing needs of a scene (:class:`~mmalign.world.scenes.Scene` has it); scenes import
+    this module, so it names them only by their shape."""
+
+    @property
+    def objects(self) -> Sequence[PlacedObject]: ...
 
 
 class _Pen:
@@ -161,7 +182,7 @@ def object_box(row: int, col: int, size: str, cell: int) -> tuple[int, int, int,
     return (col * cell + offset, row * cell + offset, side, side)
 
 
-def render_scene(scene: Scene, grid: int, cell: int) -> Image.Image:
+def render_scene(scene: Drawable, grid: int, cell: int) -> Image.Image:
     """Draw ``scene`` as an RGB image of ``grid * cell`` pixels a side."""
     from PIL import Image, ImageDraw
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Align on 2 nodes x 8 GPUs under SLURM with DeepSpeed ZeRO-3:
-#   sbatch recipes/accelerate/slurm_example.sh recipe=halva_llava13b gradient_accumulation_steps=1
+#   sbatch recipes/accelerate/slurm_example.sh recipe=halva_llava13b
 # Every argument is passed to mmalign.train; ACCELERATE_EXTRA_ARGS adds flags to accelerate launch
 # (e.g. "--mixed_precision fp16" on GPUs without bf16). One task per node starts accelerate, which
 # starts one process per GPU; node 0 is the rendezvous point. Submit from the repository root (or

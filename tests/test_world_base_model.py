@@ -1,4 +1,4 @@
-"""Tests of mmalign.world_model: a reduced pretraining of the world's base model, which hallucinates
+"""Tests of mmalign.world.base_model: a reduced pretraining of the world's base model, which hallucinates
 the usual members of a scene group on unusual scenes and not on usual ones."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from mmalign.world import CAPTION_PROMPT, GROUPS, World, write_world
-from mmalign.world_model import PretrainConfig, build_world_vlm, caption_prompt_prefix
+from mmalign.world.base_model import PretrainConfig, build_world_vlm, caption_prompt_prefix
 
 REDUCED = PretrainConfig(num_scenes=1000, vision_steps=150, caption_steps=300, learning_rate=2e-3)
 HELDOUT = 60

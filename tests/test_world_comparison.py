@@ -11,7 +11,7 @@ import re
 import pytest
 
 from mmalign.config import load_config
-from mmalign.demo import world_dir
+from mmalign.world.assets import world_dir
 from mmalign.train import main, run
 
 

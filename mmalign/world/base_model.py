@@ -1,4 +1,5 @@
-"""A tiny base VLM of the procedural world (:mod:`mmalign.world`) that hallucinates like LLaVA.
+"""The world's base model: a tiny VLM of the procedural world (:mod:`mmalign.world`) that
+hallucinates like LLaVA.
 
 ``build_world_vlm(output_dir, seed)`` builds a LLaVA-style model (:func:`mmalign.tiny.build_tiny_vlm`:
 CLIP tower, 32 px, patch 8 → 16 image tokens; a Llama text model) with a tokenizer trained on the
@@ -43,9 +44,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .cache import build_cached
-from .tiny import build_tiny_vlm
-from .world import CAPTION_PROMPT, COLOURS, World, WorldConfig
+from ..cache import build_cached
+from ..tiny import build_tiny_vlm
+from .scenes import CAPTION_PROMPT, World, WorldConfig
+from .vocab import COLOURS
 
 __all__ = ["PretrainConfig", "build_world_vlm", "caption_prompt_prefix"]
 

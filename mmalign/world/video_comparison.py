@@ -1,0 +1,93 @@
+"""Base vs aligned on the video world's held-out clips (``recipe=tiny_video`` with
+``compare_on_world: true``): the base and the aligned model answer the held-out usual and unusual
+clips' multiple-choice questions through the project's video multiple-choice evaluator
+(``mmalign.eval.benchmarks.video_mc``, the TVBench/MVBench layout); the aligned model's token KL from
+its base is measured on the held-out clips' true answers and captions
+(``mmalign.eval.benchmarks.divergence``); the side-by-side table is printed and written to
+``world_comparison.json`` / ``.md`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .video_assets import HELDOUT_SPLITS, VideoWorldAssets
+
+
+def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, method: str,
+                           samples: int | None = None) -> dict[str, Any]:
+    """Multiple-choice accuracy on held-out usual and unusual clips for the base and the aligned
+    model, and the aligned model's token KL from its base; prints the table and writes it beside
+    the model. Under ``accelerate launch`` every process answers its share; the main process
+    scores, prints and returns the result, the others return an empty dict."""
+    from accelerate import PartialState
+
+    from mmalign.eval.benchmarks.divergence import DivergenceConfig
+    from mmalign.eval.benchmarks.video_mc import VideoMCConfig
+    from mmalign.eval.runner import run as run_eval
+
+    from .video_writer import VideoWorldPaths
+
+    paths = VideoWorldPaths(assets.root)
+    frames = paths.manifest()["config"]["num_frames"]
+    is_adapter = (aligned / "adapter_config.json").is_file()
+    aligned_model, adapter = (base, str(aligned)) if is_adapter else (str(aligned), None)
+    rows: dict[str, dict[str, Any]] = {}
+    work = aligned / "world_eval"
+    for label in ("base", method):
+        rows[label] = {}
+        for split in HELDOUT_SPLITS:
+            # The base's answers are kept with the base and reused by later runs.
+            out = (assets.base / "eval" / split) if label == "base" else work / split
+            config = VideoMCConfig(
+                benchmark="tvbench", model=base if label == "base" else aligned_model,
+                adapter=None if label == "base" else adapter, annotation=str(paths.mc_dir(split)),
+                media_root=str(assets.root), num_frames=frames, batch_size=50, max_samples=samples,
+                output_dir=str(out), overwrite=label != "base", dtype="float32",
+            )
+            rows[label][split] = run_eval(config, show=False)
+    divergence = DivergenceConfig(
+        benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base,
+        ref_file=str(assets.heldout_conversations), media_root=str(assets.root), num_frames=frames,
+        batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
+    )  # every held-out clip, whatever ``samples``
+    kl = run_eval(divergence, show=False).get("kl_per_token")
+    if not PartialState().is_main_process:
+        return {}
+    result = {"world": "video", "method": method, "kl_per_token": kl,
+              "samples_per_split": rows["base"]["heldout_usual"]["n"],
+              "models": {label: {split.removeprefix("heldout_"): _metrics(m) for split, m in splits.items()}
+                         for label, splits in rows.items()}}
+    table = comparison_table(result)
+    (aligned / "world_comparison.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (aligned / "world_comparison.md").write_text(table + "\n", encoding="utf-8")
+    print("\n" + table + "\n")
+    return result
+
+
+def _metrics(m: dict[str, Any]) -> dict[str, Any]:
+    return {"accuracy": float(m["accuracy"]), "groups": {k: float(v) for k, v in m["groups"].items()},
+            "unparseable": int(m["unparseable"])}
+
+
+def comparison_table(result: dict[str, Any]) -> str:
+    """Markdown: one row per model, accuracy on each held-out split (and per task), KL to base."""
+    from .video import TASKS
+
+    head = ["model", "usual accuracy", "unusual accuracy", *[f"unusual {t.replace('_', ' ')}" for t in TASKS],
+            "token KL to base"]
+    n = result["samples_per_split"]
+    lines = [f"Held-out video world clips ({n} usual, {n} unusual), one multiple-choice question each, greedy "
+             "answers, accuracy in %:", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for label, splits in result["models"].items():
+        kl = 0.0 if label == "base" else result["kl_per_token"]
+        cells = [f"{splits['usual']['accuracy']:.1f}", f"{splits['unusual']['accuracy']:.1f}",
+                 *[f"{splits['unusual']['groups'].get(t, float('nan')):.1f}" for t in TASKS]]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {kl:.4f} |")
+    base, aligned = result["models"]["base"], result["models"][result["method"]]
+    lines += ["", f"unusual accuracy {base['unusual']['accuracy']:.1f} → {aligned['unusual']['accuracy']:.1f} "
+                  f"({aligned['unusual']['accuracy'] - base['unusual']['accuracy']:+.1f} points); usual "
+                  f"{base['usual']['accuracy']:.1f} → {aligned['usual']['accuracy']:.1f}"]
+    return "\n".join(lines)
