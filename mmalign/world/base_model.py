@@ -233,7 +233,7 @@ def _pretrain_captions(
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from .trainers.base import activation_checkpointing
+    from ..trainers.base import activation_checkpointing
 
     prefix = caption_prompt_prefix(processor)
     eos = processor.tokenizer.eos_token
