@@ -89,13 +89,23 @@ def _check_record(record: Any, source: str, require: str | None) -> None:
                         source=source, record_id=str(record["id"]))
 
 
+def fingerprint_differences(directory: Path, config: dict[str, Any]) -> list[str]:
+    """The settings in which ``config`` differs from those the predictions in ``directory`` were made
+    with (none when the folder holds no predictions yet)."""
+    wanted = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
+    path = directory / FINGERPRINT
+    if not path.is_file():
+        return []
+    stored = read_json(path, "run settings")
+    return sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+
+
 def check_fingerprint(directory: Path, config: dict[str, Any], write: bool) -> None:
     """Refuse to resume predictions made with another configuration (another model, prompt …)."""
     wanted = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
     path = directory / FINGERPRINT
     if path.is_file():
-        stored = read_json(path, "run settings")
-        differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        differ = fingerprint_differences(directory, config)
         if differ:
             raise DataError(
                 f"{directory} holds predictions made with other settings ({', '.join(differ)}); "

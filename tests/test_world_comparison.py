@@ -11,7 +11,7 @@ import re
 import pytest
 
 from mmalign.config import load_config
-from mmalign.world.assets import world_dir
+from mmalign.world.assets import prepare_world, world_dir
 from mmalign.train import main, run
 
 
@@ -30,6 +30,11 @@ def _word_count_chair(predictions: list[dict], scenes: dict[int, dict], synonyms
 
 
 def test_dpa_on_the_world_lowers_hallucination_and_keeps_usual_scenes(tmp_path):
+    # The base's captions are cached with the base; a cache made with other settings (an earlier
+    # version's defaults) is captioned again, not an error.
+    stale = prepare_world(0, progress=False).base / "eval" / "heldout_usual"
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "run_config.json").write_text(json.dumps({"model": "another model"}))
     out = tmp_path / "tiny"
     run(load_config(["recipe=tiny", "max_steps=300", "world_eval_samples=100", f"output_dir={out}", "disable_tqdm=true"]))
     result = json.loads((out / "world_comparison.json").read_text())
@@ -48,6 +53,7 @@ def test_dpa_on_the_world_lowers_hallucination_and_keeps_usual_scenes(tmp_path):
     for key, value in expected.items():
         assert dpa["unusual"][key] == pytest.approx(value)
     assert (out / "adapter_config.json").is_file() and (out / "world_comparison.md").is_file()
+    assert json.loads((stale / "run_config.json").read_text())["model"] != "another model"
 
 
 def test_world_names_are_checked_before_anything_is_built(tmp_path, capsys):

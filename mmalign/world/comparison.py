@@ -11,6 +11,7 @@ token KL of the aligned model from its base on held-out captions
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
 
     from mmalign.eval.benchmarks.chair import ChairConfig
     from mmalign.eval.benchmarks.divergence import DivergenceConfig
+    from mmalign.eval.predictions import fingerprint_differences
     from mmalign.eval.runner import run as run_eval
 
     # A LoRA run is the base with the adapter on top; a full fine-tune is a model of its own.
@@ -52,6 +54,8 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
                 num_images=HELDOUT_SCENES, prompt=CAPTION_PROMPT, max_new_tokens=CAPTION_TOKENS,
                 batch_size=50, max_samples=samples, output_dir=str(out), overwrite=label != "base", dtype="float32",
             )
+            if label == "base" and fingerprint_differences(out, dataclasses.asdict(config)):
+                config.overwrite = True  # made by an earlier version with other settings: caption again
             rows[label][split] = run_eval(config, show=False)
     divergence = DivergenceConfig(
         benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),

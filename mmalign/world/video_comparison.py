@@ -9,6 +9,7 @@ its base is measured on the held-out clips' true answers and captions
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, m
 
     from mmalign.eval.benchmarks.divergence import DivergenceConfig
     from mmalign.eval.benchmarks.video_mc import VideoMCConfig
+    from mmalign.eval.predictions import fingerprint_differences
     from mmalign.eval.runner import run as run_eval
 
     from .video_writer import VideoWorldPaths
@@ -47,6 +49,8 @@ def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, m
                 media_root=str(assets.root), num_frames=frames, batch_size=50, max_samples=samples,
                 output_dir=str(out), overwrite=label != "base", dtype="float32",
             )
+            if label == "base" and fingerprint_differences(out, dataclasses.asdict(config)):
+                config.overwrite = True  # made by an earlier version with other settings: caption again
             rows[label][split] = run_eval(config, show=False)
     divergence = DivergenceConfig(
         benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base,
