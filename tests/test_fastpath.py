@@ -131,6 +131,7 @@ METHOD_CASES = [
     ("dpa", {}, False),  # KL on the chosen responses: a reference forward over the shared layout
     ("rrpo", {"alpha": 0.5}, False),
     ("dpo", {}, False),
+    ("ddpo", {"gamma": 3.0}, False),
     ("tdpo", {"variant": "tdpo1"}, False),
 ]
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
-from ..losses import dense_logps, dpo_loss, token_kl
+from ..losses import dense_logps, dpo_loss
 from .base import PreferenceConfig, PreferenceTrainer
 from .dpo import reward_metrics
 
@@ -31,8 +29,9 @@ class DDPOTrainer(PreferenceTrainer):
 
     def preference_loss(self, model, batch):
         gamma = self.args.gamma
-        policy_chosen, policy_rejected = self.split_pair(self.policy_scores(model, batch["pair"], keep_logits=True))
-        ref_chosen, ref_rejected = self.split_pair(self.reference_scores(model, batch["pair"], keep_logits=True))
+        scores = self.score_rows(model, batch["pair"], pairs=True, reference=True, kl="metric")
+        policy_chosen, policy_rejected = self.split_pair(scores.policy)
+        ref_chosen, ref_rejected = self.split_pair(scores.reference)
 
         def dense(scores):
             return dense_logps(scores.token_logps, scores.response_mask, scores.phrase_ids > 0, gamma)
@@ -40,10 +39,8 @@ class DDPOTrainer(PreferenceTrainer):
         losses, chosen_rewards, rejected_rewards = dpo_loss(
             dense(policy_chosen), dense(policy_rejected), dense(ref_chosen), dense(ref_rejected), self.args.beta
         )
-        with torch.no_grad():
-            kl = token_kl(policy_chosen.logits, ref_chosen.logits, policy_chosen.response_mask)
         metrics = {
-            "kl": kl.mean(),
+            "kl": scores.kl[: len(losses)].mean(),
             **reward_metrics(chosen_rewards, rejected_rewards),
             "logps/chosen": policy_chosen.logps.mean(),
             "logps/rejected": policy_rejected.logps.mean(),
