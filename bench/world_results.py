@@ -97,7 +97,10 @@ def train(method: str, seed: int, work: Path, extra: list[str], overwrite: bool 
     args = [sys.executable, "-m", "mmalign.train", f"recipe={method_recipe(method, work, world)}", f"seed={seed}",
             f"output_dir={out}", "disable_tqdm=true", *extra]
     if method == "rrpo" and world == "image":
-        args.append(f"train_file={selfalign_pairs(seed, work, 4000)}")
+        from mmalign.world.assets import prepare_world
+
+        # the pairs' image paths are relative to the world's folder, like every file the world writes
+        args += [f"train_file={selfalign_pairs(seed, work, 4000)}", f"media_root={prepare_world(seed).root}"]
     started = time.perf_counter()
     run(args)
     result = json.loads(done.read_text())
