@@ -30,7 +30,8 @@ Vocabulary = Mapping[str, "str | None"]
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
 _PUNCT_RE = re.compile(r"[^\w\s]")
 _YES_NO_RE = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
-_LETTER_RE = re.compile(r"^\s*(?:the\s+answer\s+is\s*:?\s*)?\(?([A-Z])\)?(?=[\s.:)]|$)", re.IGNORECASE)
+# A leading option letter, bare or in brackets; a small model's stutter ("((B)") still picks B.
+_LETTER_RE = re.compile(r"^\s*(?:the\s+answer\s+is\s*:?\s*)?\(*([A-Z])\)*(?=[\s.:)]|$)", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:

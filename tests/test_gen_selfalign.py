@@ -54,6 +54,9 @@ def test_answer_types_and_aligned_truths():
     assert option_letter("(c)", ["x", "y", "z"]) == "C" and option_letter("D", ["x", "y", "z"]) is None
     assert aligned_truth("The answer is A.", "B", "mc", ["cat", "dog"]) == "The answer is B."
     assert aligned_truth("gibberish", "B", "mc", ["cat", "dog"]) == "B. dog"
+    # a doubled bracket is still a letter: right when it is the truth, rewritten in place when not
+    assert option_letter("((A)", ["cat", "dog"]) == "A" and is_correct("((A)", "A", "mc", ["cat", "dog"])
+    assert aligned_truth("((A)", "B", "mc", ["cat", "dog"]) == "((B)"
     assert aligned_truth("No, there is none.", "yes", "yesno") == "Yes, there is none."
     assert aligned_truth("a blue car", "red car", "short") == "red car"
 
