@@ -89,20 +89,22 @@ def _check_record(record: Any, source: str, require: str | None) -> None:
                         source=source, record_id=str(record["id"]))
 
 
+def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
+
+
 def fingerprint_differences(directory: Path, config: dict[str, Any]) -> list[str]:
     """The settings in which ``config`` differs from those the predictions in ``directory`` were made
     with (none when the folder holds no predictions yet)."""
-    wanted = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
     path = directory / FINGERPRINT
     if not path.is_file():
         return []
-    stored = read_json(path, "run settings")
+    stored, wanted = read_json(path, "run settings"), _fingerprint(config)
     return sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
 
 
 def check_fingerprint(directory: Path, config: dict[str, Any], write: bool) -> None:
     """Refuse to resume predictions made with another configuration (another model, prompt …)."""
-    wanted = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
     path = directory / FINGERPRINT
     if path.is_file():
         differ = fingerprint_differences(directory, config)
@@ -113,4 +115,4 @@ def check_fingerprint(directory: Path, config: dict[str, Any], write: bool) -> N
             )
     elif write:
         directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(_fingerprint(config), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -141,3 +141,14 @@ def write_jsonl(path: str | Path, records: list[dict]) -> Path:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Compact JSON; a list gets one element per line, so that readers can name the line of a record."""
+    path = Path(path)
+    if isinstance(data, list):
+        text = "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in data) + "\n]\n"
+    else:
+        text = json.dumps(data, separators=(",", ":")) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -169,6 +169,11 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
         pad_token_id=ids["pad_token_id"],
         do_sample=False,
     )
+    save_quietly(model, processor, path)
+
+
+def save_quietly(model: Any, processor: Any, path: str | Path) -> None:
+    """``save_pretrained`` of a model and its processor without transformers' progress bars."""
     from transformers.utils import logging as hf_logging
 
     bars_were_disabled = hf_logging.is_progress_bar_enabled() is False

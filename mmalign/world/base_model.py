@@ -46,6 +46,7 @@ from typing import Any
 
 from ..cache import build_cached
 from ..tiny import build_tiny_vlm
+from ..tiny.families import save_quietly
 from .scenes import CAPTION_PROMPT, World, WorldConfig
 from .vocab import COLOURS
 
@@ -139,14 +140,7 @@ def _build_into(path: Path, seed: int, world_config: WorldConfig, cfg: PretrainC
     shutil.rmtree(path / "init")
     shutil.rmtree(path / "trainer", ignore_errors=True)
     model.eval()
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        model.save_pretrained(path)
-        processor.save_pretrained(path)
-    finally:
-        hf_logging.enable_progress_bar()
+    save_quietly(model, processor, path)
 
 
 def _check_grid(model: Any, world: World) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,45 +30,80 @@ def compare_on_world(assets: WorldAssets, base: str, aligned: Path, method: str,
     Under ``accelerate launch`` every process calls this and answers its share of the scenes; the
     main process scores, prints and returns the result, the others return an empty dict.
     """
-    from accelerate import PartialState
-
     from mmalign.eval.benchmarks.chair import ChairConfig
     from mmalign.eval.benchmarks.divergence import DivergenceConfig
+
+    def captions(split: str, model: str, adapter: str | None, out: Path) -> ChairConfig:
+        return ChairConfig(
+            benchmark="chair", model=model, adapter=adapter,
+            instances_file=str(assets.root / "coco" / f"instances_{split}.json"),
+            synonyms_file=str(assets.root / "synonyms.json"), media_root=str(assets.root),
+            num_images=HELDOUT_SCENES, prompt=CAPTION_PROMPT, max_new_tokens=CAPTION_TOKENS,
+            batch_size=50, max_samples=samples, output_dir=str(out), dtype="float32",
+        )
+
+    def divergence(model: str, adapter: str | None, base_model: str | None, out: Path) -> DivergenceConfig:
+        # all 400 held-out captions, whatever ``samples``: scoring them takes about a second
+        return DivergenceConfig(
+            benchmark="divergence", model=model, adapter=adapter, base_model=base_model,
+            ref_file=str(assets.heldout_captions), media_root=str(assets.root),
+            batch_size=50, output_dir=str(out), overwrite=True, dtype="float32",
+        )
+
+    rows, kl = score_base_and_aligned(assets.base, base, aligned, method, captions, divergence)
+    if rows is None:
+        return {}
+    result = {"method": method, "samples_per_split": min(samples or HELDOUT_SCENES, HELDOUT_SCENES), "kl_per_token": kl,
+              "models": {label: {split.removeprefix("heldout_"): _metrics(m) for split, m in splits.items()}
+                         for label, splits in rows.items()}}
+    return publish(aligned, result, comparison_table(result))
+
+
+def score_base_and_aligned(
+    base_dir: Path,
+    base: str,
+    aligned: Path,
+    method: str,
+    split_config: Callable[[str, str, str | None, Path], Any],
+    divergence_config: Callable[[str, str | None, str | None, Path], Any],
+) -> tuple[dict[str, dict[str, dict[str, Any]]] | None, float | None]:
+    """The benchmark ``split_config(split, model, adapter, output_dir)`` on each held-out split for
+    the base and the aligned model, and ``divergence_config(model, adapter, base_model, output_dir)``'s
+    token KL; ``(rows[label][split] = metrics, kl)`` on the main process, ``(None, None)`` elsewhere.
+
+    The base's outputs are kept with the base (``base_dir``, rebuilt with it) and reused by later
+    runs, unless they were made with other settings (an earlier version's defaults): then the base
+    answers again. The aligned model's go to ``aligned/world_eval``, made afresh each time."""
+    from accelerate import PartialState
+
     from mmalign.eval.predictions import fingerprint_differences
     from mmalign.eval.runner import run as run_eval
 
     # A LoRA run is the base with the adapter on top; a full fine-tune is a model of its own.
     is_adapter = (aligned / "adapter_config.json").is_file()
     aligned_model, adapter = (base, str(aligned)) if is_adapter else (str(aligned), None)
-    rows: dict[str, dict[str, Any]] = {}
     work = aligned / "world_eval"
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
     for label in ("base", method):
         rows[label] = {}
         for split in HELDOUT_SPLITS:
-            # The base's captions are kept with the base (rebuilt with it) and reused by later runs.
-            out = (assets.base / "eval" / split) if label == "base" else work / split
-            config = ChairConfig(
-                benchmark="chair", model=base if label == "base" else aligned_model,
-                adapter=None if label == "base" else adapter,
-                instances_file=str(assets.root / "coco" / f"instances_{split}.json"),
-                synonyms_file=str(assets.root / "synonyms.json"), media_root=str(assets.root),
-                num_images=HELDOUT_SCENES, prompt=CAPTION_PROMPT, max_new_tokens=CAPTION_TOKENS,
-                batch_size=50, max_samples=samples, output_dir=str(out), overwrite=label != "base", dtype="float32",
-            )
-            if label == "base" and fingerprint_differences(out, dataclasses.asdict(config)):
-                config.overwrite = True  # made by an earlier version with other settings: caption again
+            if label == "base":
+                out = base_dir / "eval" / split
+                config = split_config(split, base, None, out)
+                config.overwrite = bool(fingerprint_differences(out, dataclasses.asdict(config)))
+            else:
+                config = split_config(split, aligned_model, adapter, work / split)
+                config.overwrite = True
             rows[label][split] = run_eval(config, show=False)
-    divergence = DivergenceConfig(
-        benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base, ref_file=str(assets.heldout_captions), media_root=str(assets.root),
-        batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
-    )  # all 400 held-out captions, whatever ``samples``: scoring them takes about a second
+    divergence = divergence_config(aligned_model, adapter, None if is_adapter else base, work / "divergence")
     kl = run_eval(divergence, show=False).get("kl_per_token")
     if not PartialState().is_main_process:
-        return {}
-    result = {"method": method, "samples_per_split": min(samples or HELDOUT_SCENES, HELDOUT_SCENES), "kl_per_token": kl,
-              "models": {label: {split.removeprefix("heldout_"): _metrics(m) for split, m in splits.items()}
-                         for label, splits in rows.items()}}
-    table = comparison_table(result)
+        return None, None
+    return rows, kl
+
+
+def publish(aligned: Path, result: dict[str, Any], table: str) -> dict[str, Any]:
+    """Write the comparison beside the aligned model (``world_comparison.json`` / ``.md``) and print it."""
     (aligned / "world_comparison.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (aligned / "world_comparison.md").write_text(table + "\n", encoding="utf-8")
     print("\n" + table + "\n")

@@ -9,12 +9,10 @@ its base is measured on the held-out clips' true answers and captions
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
-from .video_assets import HELDOUT_SPLITS, VideoWorldAssets
+from .video_assets import VideoWorldAssets
 
 
 def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, method: str,
@@ -23,52 +21,38 @@ def compare_on_video_world(assets: VideoWorldAssets, base: str, aligned: Path, m
     model, and the aligned model's token KL from its base; prints the table and writes it beside
     the model. Under ``accelerate launch`` every process answers its share; the main process
     scores, prints and returns the result, the others return an empty dict."""
-    from accelerate import PartialState
-
     from mmalign.eval.benchmarks.divergence import DivergenceConfig
     from mmalign.eval.benchmarks.video_mc import VideoMCConfig
-    from mmalign.eval.predictions import fingerprint_differences
-    from mmalign.eval.runner import run as run_eval
 
+    from .comparison import publish, score_base_and_aligned
     from .video_writer import VideoWorldPaths
 
     paths = VideoWorldPaths(assets.root)
     frames = paths.manifest()["config"]["num_frames"]
-    is_adapter = (aligned / "adapter_config.json").is_file()
-    aligned_model, adapter = (base, str(aligned)) if is_adapter else (str(aligned), None)
-    rows: dict[str, dict[str, Any]] = {}
-    work = aligned / "world_eval"
-    for label in ("base", method):
-        rows[label] = {}
-        for split in HELDOUT_SPLITS:
-            # The base's answers are kept with the base and reused by later runs.
-            out = (assets.base / "eval" / split) if label == "base" else work / split
-            config = VideoMCConfig(
-                benchmark="tvbench", model=base if label == "base" else aligned_model,
-                adapter=None if label == "base" else adapter, annotation=str(paths.mc_dir(split)),
-                media_root=str(assets.root), num_frames=frames, batch_size=50, max_samples=samples,
-                output_dir=str(out), overwrite=label != "base", dtype="float32",
-            )
-            if label == "base" and fingerprint_differences(out, dataclasses.asdict(config)):
-                config.overwrite = True  # made by an earlier version with other settings: caption again
-            rows[label][split] = run_eval(config, show=False)
-    divergence = DivergenceConfig(
-        benchmark="divergence", model=aligned_model, adapter=adapter, base_model=None if is_adapter else base,
-        ref_file=str(assets.heldout_conversations), media_root=str(assets.root), num_frames=frames,
-        batch_size=50, output_dir=str(work / "divergence"), overwrite=True, dtype="float32",
-    )  # every held-out clip, whatever ``samples``
-    kl = run_eval(divergence, show=False).get("kl_per_token")
-    if not PartialState().is_main_process:
+
+    def answers(split: str, model: str, adapter: str | None, out: Path) -> VideoMCConfig:
+        return VideoMCConfig(
+            benchmark="tvbench", model=model, adapter=adapter, annotation=str(paths.mc_dir(split)),
+            media_root=str(assets.root), num_frames=frames, batch_size=50, max_samples=samples,
+            output_dir=str(out), dtype="float32",
+        )
+
+    def divergence(model: str, adapter: str | None, base_model: str | None, out: Path) -> DivergenceConfig:
+        # every held-out clip, whatever ``samples``
+        return DivergenceConfig(
+            benchmark="divergence", model=model, adapter=adapter, base_model=base_model,
+            ref_file=str(assets.heldout_conversations), media_root=str(assets.root), num_frames=frames,
+            batch_size=50, output_dir=str(out), overwrite=True, dtype="float32",
+        )
+
+    rows, kl = score_base_and_aligned(assets.base, base, aligned, method, answers, divergence)
+    if rows is None:
         return {}
     result = {"world": "video", "method": method, "kl_per_token": kl,
               "samples_per_split": rows["base"]["heldout_usual"]["n"],
               "models": {label: {split.removeprefix("heldout_"): _metrics(m) for split, m in splits.items()}
                          for label, splits in rows.items()}}
-    table = comparison_table(result)
-    (aligned / "world_comparison.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (aligned / "world_comparison.md").write_text(table + "\n", encoding="utf-8")
-    print("\n" + table + "\n")
-    return result
+    return publish(aligned, result, comparison_table(result))
 
 
 def _metrics(m: dict[str, Any]) -> dict[str, Any]:

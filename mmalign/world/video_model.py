@@ -35,6 +35,7 @@ from typing import Any
 
 from ..cache import build_cached
 from ..tiny import build_tiny_vlm
+from ..tiny.families import save_quietly
 from .video import GRID, STORIES, VideoWorld, VideoWorldConfig
 from .video_writer import VideoWorldPaths
 from .vocab import COLOURS
@@ -119,14 +120,7 @@ def _build_into(path: Path, paths: VideoWorldPaths, manifest: dict, seed: int, c
         _instruction_tune(model, processor, paths, {c["video"] for c in clips}, videos, cfg, seed, progress)
     shutil.rmtree(path / "init")
     model.eval()
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        model.save_pretrained(path)
-        processor.save_pretrained(path)
-    finally:
-        hf_logging.enable_progress_bar()
+    save_quietly(model, processor, path)
 
 
 def _check_grid(model: Any, world: VideoWorld) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..cache import build_cached
-from ..data.jsonio import write_jsonl
+from ..data.jsonio import write_json, write_jsonl
 from ..data.media import write_video
 from .video import (
     CAPTION_PROMPT,
@@ -156,8 +156,7 @@ def _write_into(root: Path, world: VideoWorld, counts: dict[str, int]) -> None:
                                          mc_answer(question)))
             heldout.append(_conversation(f"{split}-{clip_id}-caption", video, CAPTION_PROMPT, world.caption(clip)))
         paths.mc_dir(split).mkdir(parents=True)
-        paths.mc_file(split).write_text(
-            "[\n" + ",\n".join(json.dumps(q, separators=(",", ":")) for q in questions) + "\n]\n", encoding="utf-8")
+        write_json(paths.mc_file(split), questions)
     write_jsonl(paths.heldout_conversations, heldout)
 
 

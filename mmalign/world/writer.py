@@ -31,7 +31,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..cache import build_cached
-from ..data.jsonio import write_jsonl
+from ..data.jsonio import write_json, write_jsonl
 from .formats import (
     Placed,
     coco_files,
@@ -156,26 +156,17 @@ def _write_into(root: Path, world: World, counts: dict[str, int]) -> None:
     paths = WorldPaths(root)
     paths.vg_dir.mkdir()
     for name, records in visual_genome(world, placed["train"]).items():
-        _dump(paths.vg_dir / f"{name}.json", records)
+        write_json(paths.vg_dir / f"{name}.json", records)
     paths.coco_dir.mkdir()
     for split, items in placed.items():
         instances, captions = coco_files(world, items, split)
-        _dump(paths.instances(split), instances)
-        _dump(paths.coco_captions(split), captions)
+        write_json(paths.instances(split), instances)
+        write_json(paths.coco_captions(split), captions)
         write_jsonl(paths.scenes(split), [scene_record(world, p, split) for p in items])
     write_jsonl(paths.train_captions, [conversation(world, p, "train") for p in placed["train"]])
     write_jsonl(paths.references, [conversation(world, p, "reference") for p in placed["reference"]])
     heldout = [conversation(world, p, split) for split in ("heldout_usual", "heldout_unusual") for p in placed[split]]
     write_jsonl(paths.heldout_captions, heldout)
     write_jsonl(paths.selfalign_questions, [selfalign_question(world, p, "train") for p in placed["train"]])
-    _dump(paths.synonyms, world.synonyms())
+    write_json(paths.synonyms, world.synonyms())
     paths.synonyms_txt.write_text("\n".join(synonyms_lines(world)) + "\n", encoding="utf-8")
-
-
-def _dump(path: Path, data: Any) -> None:
-    """Compact JSON; a list gets one element per line, so readers can name the line of a record."""
-    if isinstance(data, list):
-        text = "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in data) + "\n]\n"
-    else:
-        text = json.dumps(data, separators=(",", ":")) + "\n"
-    path.write_text(text, encoding="utf-8")
