@@ -32,6 +32,8 @@ _PUNCT_RE = re.compile(r"[^\w\s]")
 _YES_NO_RE = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 # A leading option letter, bare or in brackets; a small model's stutter ("((B)") still picks B.
 _LETTER_RE = re.compile(r"^\s*(?:the\s+answer\s+is\s*:?\s*)?\(*([A-Z])\)*(?=[\s.:)]|$)", re.IGNORECASE)
+# An answer that is nothing but a letter ("(E)", "((C)", "F."), whether or not it names an option.
+_BARE_LETTER_RE = re.compile(r"^\s*\(*([A-Z])\)*\.?\s*$", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:
@@ -75,14 +77,18 @@ def aligned_truth(prediction: str, answer: str, kind: str, options: list[str] | 
                   vocabulary: Vocabulary | None = None) -> str | None:
     """The ground truth written like the wrong ``prediction``: its answer part (option letter,
     yes/no word) replaced by the correct one and the rest kept; the plain answer when the
-    prediction holds no recognisable answer part. ``objects``: see :func:`aligned_objects`
+    prediction holds no recognisable answer part. A prediction that is only a letter naming no
+    option ("(E)" of four) keeps its form too: the preferred answer must not differ from it in
+    format, or training on the pair teaches the format. ``objects``: see :func:`aligned_objects`
     (``None`` when it cannot be aligned)."""
     if kind == "objects":
         return aligned_objects(prediction, answer, vocabulary)
     if kind == "mc":
         truth = option_letter(answer, options or [])
         match = _LETTER_RE.match(prediction)
-        if truth and match and match.group(1).upper() in LETTERS[: len(options or [])]:
+        if not (match and match.group(1).upper() in LETTERS[: len(options or [])]):
+            match = _BARE_LETTER_RE.match(prediction)
+        if truth and match:
             return prediction[: match.start(1)] + truth + prediction[match.end(1) :]
         return f"{truth}. {options[LETTERS.index(truth)]}" if truth and options else answer
     if kind == "yesno":

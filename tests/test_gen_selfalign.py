@@ -57,6 +57,10 @@ def test_answer_types_and_aligned_truths():
     # a doubled bracket is still a letter: right when it is the truth, rewritten in place when not
     assert option_letter("((A)", ["cat", "dog"]) == "A" and is_correct("((A)", "A", "mc", ["cat", "dog"])
     assert aligned_truth("((A)", "B", "mc", ["cat", "dog"]) == "((B)"
+    # a letter naming no option is wrong, and its form is kept; a word that opens with a capital is no letter
+    assert not is_correct("(E)", "A", "mc", ["cat", "dog"]) and aligned_truth("(E)", "A", "mc", ["cat", "dog"]) == "(A)"
+    assert aligned_truth("((((C)", "B", "mc", ["cat", "dog"]) == "((((B)"
+    assert aligned_truth("I think so", "B", "mc", ["cat", "dog"]) == "B. dog"
     assert aligned_truth("No, there is none.", "yes", "yesno") == "Yes, there is none."
     assert aligned_truth("a blue car", "red car", "short") == "red car"
 
