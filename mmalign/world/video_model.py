@@ -62,7 +62,7 @@ class VideoPretrainConfig:
     vision_steps: int = 150
     vision_batch_size: int = 32
     vision_lr: float = 3e-3
-    steps: int = 1200
+    steps: int = 400
     batch_size: int = 32
     learning_rate: float = 2e-3
     warmup_ratio: float = 0.05

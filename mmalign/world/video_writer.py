@@ -7,8 +7,7 @@ videos/<clip_id>.mp4                    every split's clips (PyAV, H.264 or MPEG
 clips_<split>.jsonl                     the clips as drawn (kind, events, caption)
 train_conversations.jsonl               pretraining samples: per training clip its caption and its
                                         questions in every format (LLaVA conversation format)
-selfalign_questions.jsonl               one question per training clip for the selfalign pipeline,
-                                        on the task the held-out splits would ask about it
+selfalign_questions.jsonl               questions on the training clips for the selfalign pipeline
                                         ({id, question, answer, options?, video, answer_type}; a
                                         multiple-choice answer is the option's letter)
 mc/<split>/json/clips.json              held-out multiple-choice questions, MVBench/TVBench layout
@@ -21,7 +20,7 @@ mmalign_video_world.json                what was built (written last)
 Splits: ``train`` follows the configured unusual share; ``heldout_usual`` holds only usual clips,
 ``heldout_unusual`` only unusual ones (the kinds in turn). A held-out clip gets one
 multiple-choice question: on an unusual clip the one whose answer its kind changes, on a usual clip
-the tasks in turn; a training clip gets its self-alignment question on the same task. Clip ids are ``k * 1_000_000 + i`` with k the split's rank.
+the tasks in turn. Clip ids are ``k * 1_000_000 + i`` with k the split's rank.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ from .video import (
 SPLITS = ("train", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_video_world.json"
-_FORMAT_VERSION = 4
+_FORMAT_VERSION = 3
 LETTERS = string.ascii_uppercase
 
 
@@ -141,16 +140,17 @@ def _write_into(root: Path, world: VideoWorld, counts: dict[str, int]) -> None:
                                           **c.to_dict()} for i, v, c in items])
     rng = world.rng("questions")
     training, selfalign = [], []
-    for i, (clip_id, video, clip) in enumerate(placed["train"]):
+    for clip_id, video, clip in placed["train"]:
         training += training_conversations(world, clip_id, video, clip, rng)
-        selfalign.append(selfalign_question(world, clip_id, video, clip, asked_task(clip, i), rng))
+        selfalign += selfalign_questions(world, clip_id, video, clip, rng)
     write_jsonl(paths.train_conversations, training)
     write_jsonl(paths.selfalign_questions, selfalign)
     heldout = []
     for split in ("heldout_usual", "heldout_unusual"):
         questions = []
         for i, (clip_id, video, clip) in enumerate(placed[split]):
-            question = world.multiple_choice(clip, asked_task(clip, i))
+            task = KIND_TASK.get(clip.kind) or TASKS[i % len(TASKS)]
+            question = world.multiple_choice(clip, task)
             questions.append({"video": video, "clip_id": clip_id, "kind": clip.kind, **question})
             heldout.append(_conversation(f"{split}-{clip_id}-mc", video, mc_prompt(question["question"], question["candidates"]),
                                          mc_answer(question)))
@@ -193,34 +193,25 @@ def training_conversations(world: VideoWorld, clip_id: int, video: str, clip: Cl
     return out
 
 
-def asked_task(clip: Clip, index: int) -> str:
-    """The one task a clip is asked about: on an unusual clip the one whose answer its kind changes,
-    on a usual clip the tasks in turn (``index``: the clip's place in its split)."""
-    return KIND_TASK.get(clip.kind) or TASKS[index % len(TASKS)]
-
-
-def selfalign_question(world: VideoWorld, clip_id: int, video: str, clip: Clip, task: str,
-                       rng: random.Random) -> dict[str, Any]:
-    """A training clip's question for the ``selfalign`` pipeline, about ``task`` (the one the
-    held-out splits would ask, :func:`asked_task`), in a format drawn at random: multiple choice
-    half the time, else yes/no or a short answer.
-
-    One question per clip, as the held-out splits ask: asking every task of every clip would put
-    two of an unusual clip's three questions on the regularities it keeps, so that most pairs
-    would prefer the usual answer and self-alignment would teach the regularities harder."""
-    form = rng.choice(("mc", "mc", "yesno", "short"))
-    short = world.short(clip, task)
-    if form == "short" and short is None:
-        form = "yesno"
-    record: dict[str, Any] = {"id": f"train-{clip_id}-{task}", "video": video, "task": task, "kind": clip.kind}
-    if form == "mc":
-        mc = world.multiple_choice(clip, task)
-        # the answer as its letter: an option text may itself open with "A " ("A bee appears.")
-        record.update(question=mc["question"], options=mc["candidates"],
-                      answer=LETTERS[mc["candidates"].index(mc["answer"])], answer_type="mc")
-    elif form == "yesno":
-        question, answer = world.yes_no(clip, task, rng)
-        record.update(question=question, answer=answer, answer_type="yesno")
-    else:
-        record.update(question=short[0], answer=short[1], answer_type="short")
-    return record
+def selfalign_questions(world: VideoWorld, clip_id: int, video: str, clip: Clip, rng: random.Random) -> list[dict[str, Any]]:
+    """Questions on a training clip for the ``selfalign`` pipeline: every task once, in a format
+    drawn at random (multiple choice half the time, else yes/no or a short answer)."""
+    out = []
+    for task in TASKS:
+        form = rng.choice(("mc", "mc", "yesno", "short"))
+        short = world.short(clip, task)
+        if form == "short" and short is None:
+            form = "yesno"
+        record: dict[str, Any] = {"id": f"train-{clip_id}-{task}", "video": video, "task": task, "kind": clip.kind}
+        if form == "mc":
+            mc = world.multiple_choice(clip, task)
+            # the answer as its letter: an option text may itself open with "A " ("A bee appears.")
+            record.update(question=mc["question"], options=mc["candidates"],
+                          answer=LETTERS[mc["candidates"].index(mc["answer"])], answer_type="mc")
+        elif form == "yesno":
+            question, answer = world.yes_no(clip, task, rng)
+            record.update(question=question, answer=answer, answer_type="yesno")
+        else:
+            record.update(question=short[0], answer=short[1], answer_type="short")
+        out.append(record)
+    return out
