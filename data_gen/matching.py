@@ -32,8 +32,6 @@ _PUNCT_RE = re.compile(r"[^\w\s]")
 _YES_NO_RE = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 # A leading option letter, bare or in brackets; a small model's stutter ("((B)") still picks B.
 _LETTER_RE = re.compile(r"^\s*(?:the\s+answer\s+is\s*:?\s*)?\(*([A-Z])\)*(?=[\s.:)]|$)", re.IGNORECASE)
-# An answer that is nothing but a letter ("(E)", "((C)", "F."), whether or not it names an option.
-_BARE_LETTER_RE = re.compile(r"^\s*\(*([A-Z])\)*\.?\s*$", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:
@@ -86,9 +84,9 @@ def aligned_truth(prediction: str, answer: str, kind: str, options: list[str] | 
     if kind == "mc":
         truth = option_letter(answer, options or [])
         match = _LETTER_RE.match(prediction)
-        if not (match and match.group(1).upper() in LETTERS[: len(options or [])]):
-            match = _BARE_LETTER_RE.match(prediction)
-        if truth and match:
+        names_option = match and match.group(1).upper() in LETTERS[: len(options or [])]
+        only_letter = match and not prediction[match.end() :].strip(" .")  # "(E)", "((C)", "F."
+        if truth and (names_option or only_letter):
             return prediction[: match.start(1)] + truth + prediction[match.end(1) :]
         return f"{truth}. {options[LETTERS.index(truth)]}" if truth and options else answer
     if kind == "yesno":

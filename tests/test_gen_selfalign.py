@@ -60,6 +60,7 @@ def test_answer_types_and_aligned_truths():
     # a letter naming no option is wrong, and its form is kept; a word that opens with a capital is no letter
     assert not is_correct("(E)", "A", "mc", ["cat", "dog"]) and aligned_truth("(E)", "A", "mc", ["cat", "dog"]) == "(A)"
     assert aligned_truth("((((C)", "B", "mc", ["cat", "dog"]) == "((((B)"
+    assert aligned_truth("F.", "A", "mc", ["cat", "dog"]) == "A." and aligned_truth("The answer is E", "B", "mc", ["cat", "dog"]) == "The answer is B"
     assert aligned_truth("I think so", "B", "mc", ["cat", "dog"]) == "B. dog"
     assert aligned_truth("No, there is none.", "yes", "yesno") == "Yes, there is none."
     assert aligned_truth("a blue car", "red car", "short") == "red car"
