@@ -19,8 +19,9 @@ the runs that finished; ``--overwrite`` trains them again).
 ``--world video``: every method trains the video world's base (``world://video_base``) with the
 ``tiny_video`` recipe's settings on the same self-alignment pairs, the base's own mistakes on
 original and perturbed training clips (``world://video_pairs``), as the RRPO paper trains its
-baselines on its self-alignment data; loss settings from the paper recipes (RRPO α=0.01, β=0.1,
-and its two ablations: a sequence-level reward, no token-wise KL; DPO β=0.1; DPA α=0.4, its KL on
+baselines on its self-alignment data; loss settings from the paper recipes (RRPO as the recipe has
+it, the paper's LongVU settings α=0.05, β=0.5, and its two ablations with the same β: a
+sequence-level reward, no token-wise KL; DPO β=0.1; DPA α=0.4, its KL on
 the preferred response since the world has no reference set; TDPO2 β=0.1, α=0.5). The table
 gives multiple-choice accuracy on held-out usual and unusual clips and the token KL to the base.
 """
@@ -54,6 +55,17 @@ METHOD_KEYS = {
     "rrpo_seqreward": {"alpha": 0.01, "beta": 0.1},
     "rrpo_nokl": {"beta": 0.1},
 }
+#: on the video world RRPO and its ablations take recipes/tiny_video.yaml's settings (LongVU's in the
+#: paper: alpha 0.05, beta 0.5); the other methods keep their own
+VIDEO_METHOD_KEYS = {
+    **METHOD_KEYS,
+    "rrpo": {"alpha": 0.05, "beta": 0.5},
+    "rrpo_seqreward": {"alpha": 0.05, "beta": 0.5},
+    "rrpo_nokl": {"beta": 0.5},
+}
+#: how the tables and charts name the methods
+LABELS = {"dpa": "DPA", "dpo": "DPO", "tdpo": "TDPO", "rrpo": "RRPO", "rrpo_seqreward": "RRPO, sequence-level reward",
+          "rrpo_nokl": "RRPO, no token-wise KL"}
 RECIPES = {"image": "tiny", "video": "tiny_video"}
 DEFAULT_METHODS = {"image": ["dpa", "rrpo", "dpo", "tdpo"],
                    "video": ["rrpo", "rrpo_seqreward", "rrpo_nokl", "dpo", "dpa", "tdpo"]}
@@ -68,7 +80,7 @@ def method_recipe(method: str, work: Path, world: str = "image") -> Path:
     recipe = yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())
     for key in ("alpha", "beta", "variant"):
         recipe.pop(key, None)
-    recipe.update(method=method, **METHOD_KEYS[method])
+    recipe.update(method=method, **(VIDEO_METHOD_KEYS if world == "video" else METHOD_KEYS)[method])
     path = work / f"{name}_{method}.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
@@ -116,9 +128,10 @@ def run(args: list[str]) -> None:
         sys.exit(f"failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
-def mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float], signed: bool = False) -> str:
+    """``mean ± sd`` to one decimal; ``signed`` writes the mean's sign (a change from the base)."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
+    return f"{statistics.mean(values):{'+' if signed else ''}.1f} ± {sd:.1f}"
 
 
 def table(results: dict[str, list[dict]]) -> str:
@@ -134,8 +147,8 @@ def table(results: dict[str, list[dict]]) -> str:
         relative = [100.0 * (r[method]["unusual"]["chair_i"] - r["base"]["unusual"]["chair_i"]) / r["base"]["unusual"]["chair_i"]
                     for r in (x["models"] for x in runs)]
         kl = [1e3 * r["kl_per_token"] for r in runs]
-        lines.append(f"| {method.upper()} | " + " | ".join(mean_sd([m[s][k] for m in rows]) for s, k in COLUMNS)
-                     + f" | {mean_sd(relative)} % | {mean_sd(kl)} |")
+        lines.append(f"| {LABELS[method]} | " + " | ".join(mean_sd([m[s][k] for m in rows]) for s, k in COLUMNS)
+                     + f" | {mean_sd(relative, signed=True)} % | {mean_sd(kl)} |")
     return "\n".join(lines)
 
 
@@ -143,7 +156,7 @@ def chart(results: dict[str, list[dict]], output: Path) -> Path:
     from mmalign.eval.compare import plot
 
     columns = [("unusual", "chair_s"), ("unusual", "chair_i"), ("unusual", "recall"), ("usual", "recall")]
-    rows = [("base", "base", next(iter(results.values())))] + [(m.upper(), m, runs) for m, runs in results.items()]
+    rows = [("base", "base", next(iter(results.values())))] + [(LABELS[m], m, runs) for m, runs in results.items()]
     labels = [label for label, _, _ in rows]
     values = [[statistics.mean(r["models"][key][split][name] for r in runs) for split, name in columns]
               for _, key, runs in rows]
@@ -170,8 +183,8 @@ def video_table(results: dict[str, list[dict]]) -> str:
         models = [r["models"] for r in runs]
         gain = {split: [m[method][split]["accuracy"] - m["base"][split]["accuracy"] for m in models] for split in ("unusual", "usual")}
         kl = [1e3 * r["kl_per_token"] for r in runs]
-        lines.append(f"| {method.upper()} | " + " | ".join(cells([m[method] for m in models]))
-                     + f" | {mean_sd(gain['unusual'])} | {mean_sd(gain['usual'])} | {mean_sd(kl)} |")
+        lines.append(f"| {LABELS[method]} | " + " | ".join(cells([m[method] for m in models]))
+                     + f" | {mean_sd(gain['unusual'], signed=True)} | {mean_sd(gain['usual'], signed=True)} | {mean_sd(kl)} |")
     return "\n".join(lines)
 
 
@@ -181,7 +194,7 @@ def video_chart(results: dict[str, list[dict]], output: Path) -> Path:
     from mmalign.world.video import TASKS
 
     columns = [("usual", None), ("unusual", None), *[("unusual", t) for t in TASKS]]
-    rows = [("base", "base", next(iter(results.values())))] + [(m.upper(), m, runs) for m, runs in results.items()]
+    rows = [("base", "base", next(iter(results.values())))] + [(LABELS[m], m, runs) for m, runs in results.items()]
 
     def value(model: dict, split: str, task: str | None) -> float:
         return model[split]["accuracy"] if task is None else model[split]["groups"][task]
