@@ -283,6 +283,38 @@ def test_write_video_checks_and_fallback(tmp_path, monkeypatch):
     assert _frame_ids(clip) == list(range(8))
 
 
+_ENCODE_CLIPS = """
+import hashlib, sys
+import numpy as np
+import torch  # noqa: F401  (the training process has it loaded when the video world is written)
+from mmalign.data.media import write_video
+rng = np.random.default_rng(0)
+digest = hashlib.sha256()
+for i in range(150):  # flat blocks that move, like the video world's clips
+    frames = np.full((8, 32, 32, 3), 90, np.uint8)
+    for t in range(8):
+        row, col = rng.integers(0, 16, 2)
+        frames[t, row : row + 16, col : col + 16] = rng.integers(0, 256, 3)
+    digest.update(write_video(f"{sys.argv[1]}/{i}.mp4", frames, fps=4).read_bytes())
+print(digest.hexdigest())
+"""
+
+
+def test_write_video_gives_the_same_file_in_every_process(tmp_path):
+    # x264 at a constant rate factor gave a third of such clips other bytes and pixels in another
+    # process; worlds and tests rely on a clip being the same wherever it was written
+    import subprocess
+    import sys
+
+    digests = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        done = subprocess.run([sys.executable, "-c", _ENCODE_CLIPS, str(tmp_path / run)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        digests.append(done.stdout.strip())
+    assert digests[0] == digests[1]
+
+
 def _saved(tmp_path, image, name):
     path = tmp_path / name
     image.save(path)

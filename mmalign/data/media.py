@@ -34,8 +34,8 @@ Videos
 
     :func:`check_video` validates cheaply (open, find a video stream, decode the first frame).
 
-:func:`write_video` is a small encoder for tests and demos (H.264/libx264 in MP4 when the bundled
-ffmpeg has it, else MPEG-4 part 2).
+:func:`write_video` is a small encoder for tests and demos (lossless H.264/libx264 in MP4 when the
+bundled ffmpeg has it, else MPEG-4 part 2).
 """
 
 from __future__ import annotations
@@ -581,9 +581,12 @@ def check_video(
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 4) -> Path:
     """Encode uint8 RGB frames of shape (T, H, W, 3) into ``path`` (container from the suffix, e.g. .mp4).
 
-    Tries H.264 (libx264, crf 10, no B-frames) and falls back to MPEG-4 part 2 at a high bit rate. The
-    pixel format is yuv420p, which needs even H and W (ValueError otherwise); the colour conversion and
-    the codec are lossy, so decoded values differ from the input by a few levels. Returns the path.
+    Tries lossless H.264 (libx264 at qp 0, no B-frames) and falls back to MPEG-4 part 2 at a high bit
+    rate. The pixel format is yuv420p, which needs even H and W (ValueError otherwise); the colour
+    conversion (and the fallback codec) are lossy, so decoded values differ from the input by a few
+    levels. Lossless coding also makes the decoded frames the same from run to run: at a constant
+    rate factor x264's choices, and so the decoded pixels, were seen to differ between two runs in a
+    process that had loaded torch. Returns the path.
     """
     import av
 
@@ -610,7 +613,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 4) -> Pa
 
 
 def _encode(av, out: Path, frames: np.ndarray, fps: int, codec: str) -> None:
-    options = {"crf": "10", "bf": "0", "preset": "veryfast"} if codec == "libx264" else {}
+    options = {"qp": "0", "bf": "0", "preset": "veryfast"} if codec == "libx264" else {}
     with av.open(str(out), mode="w") as container:
         stream = container.add_stream(codec, rate=fps, options=options)
         stream.width = frames.shape[2]

@@ -52,7 +52,7 @@ from .video import (
 SPLITS = ("train", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_video_world.json"
-_FORMAT_VERSION = 3
+_FORMAT_VERSION = 4
 LETTERS = string.ascii_uppercase
 
 
