@@ -19,9 +19,8 @@ the runs that finished; ``--overwrite`` trains them again).
 ``--world video``: every method trains the video world's base (``world://video_base``) with the
 ``tiny_video`` recipe's settings on the same self-alignment pairs, the base's own mistakes on
 original and perturbed training clips (``world://video_pairs``), as the RRPO paper trains its
-baselines on its self-alignment data; loss settings from the paper recipes (RRPO as the recipe has
-it, the paper's LongVU settings α=0.05, β=0.5, and its two ablations with the same β: a
-sequence-level reward, no token-wise KL; DPO β=0.1; DPA α=0.4, its KL on
+baselines on its self-alignment data; loss settings from the paper recipes (RRPO α=0.01, β=0.1,
+and its two ablations: a sequence-level reward, no token-wise KL; DPO β=0.1; DPA α=0.4, its KL on
 the preferred response since the world has no reference set; TDPO2 β=0.1, α=0.5). The table
 gives multiple-choice accuracy on held-out usual and unusual clips and the token KL to the base.
 """
@@ -55,14 +54,6 @@ METHOD_KEYS = {
     "rrpo_seqreward": {"alpha": 0.01, "beta": 0.1},
     "rrpo_nokl": {"beta": 0.1},
 }
-#: on the video world RRPO and its ablations take recipes/tiny_video.yaml's settings (LongVU's in the
-#: paper: alpha 0.05, beta 0.5); the other methods keep their own
-VIDEO_METHOD_KEYS = {
-    **METHOD_KEYS,
-    "rrpo": {"alpha": 0.05, "beta": 0.5},
-    "rrpo_seqreward": {"alpha": 0.05, "beta": 0.5},
-    "rrpo_nokl": {"beta": 0.5},
-}
 #: how the tables and charts name the methods
 LABELS = {"dpa": "DPA", "dpo": "DPO", "tdpo": "TDPO", "rrpo": "RRPO", "rrpo_seqreward": "RRPO, sequence-level reward",
           "rrpo_nokl": "RRPO, no token-wise KL"}
@@ -80,7 +71,7 @@ def method_recipe(method: str, work: Path, world: str = "image") -> Path:
     recipe = yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())
     for key in ("alpha", "beta", "variant"):
         recipe.pop(key, None)
-    recipe.update(method=method, **(VIDEO_METHOD_KEYS if world == "video" else METHOD_KEYS)[method])
+    recipe.update(method=method, **METHOD_KEYS[method])
     path = work / f"{name}_{method}.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path

@@ -275,23 +275,6 @@ def test_build_is_deterministic_and_cached(tmp_path):
         build_tiny_vlm("no_such_family", tmp_path / "x")
 
 
-def test_text_size_builds_a_larger_text_model_and_rebuilds_the_cache(tmp_path):
-    from transformers import AutoConfig
-
-    out = build_tiny_vlm("llava_onevision", tmp_path / "m", corpus=["a red ball"], seed=0)
-    assert AutoConfig.from_pretrained(out).text_config.hidden_size == 64  # the tiny default
-    wider = {"hidden_size": 96, "intermediate_size": 160, "num_hidden_layers": 3}
-    assert build_tiny_vlm("llava_onevision", out, corpus=["a red ball"], seed=0, text_size=wider) == out
-    text = AutoConfig.from_pretrained(out).text_config
-    assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (96, 160, 3)
-    assert text.num_attention_heads == 4  # the keys not given keep the default
-    weights = load_file(out / "model.safetensors")
-    assert weights["language_model.model.embed_tokens.weight"].shape[1] == 96
-    assert sum(k.startswith("language_model.") and k.endswith(".mlp.down_proj.weight") for k in weights) == 3
-    with pytest.raises(ValueError, match="text_size takes"):
-        build_tiny_vlm("llava_onevision", tmp_path / "x", text_size={"hidden": 96})
-
-
 def test_media_helpers(tmp_path):
     img = make_image(7)
     assert img.size == (56, 56) and img.mode == "RGB"

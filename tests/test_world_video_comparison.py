@@ -17,9 +17,7 @@ from mmalign.world.video_model import VideoPretrainConfig
 
 REDUCED = video_assets.VideoExperiment(
     num_train=24, num_heldout=6,
-    # the tiny families' text size: six steps leave it answering wrong often enough to make pairs
-    pretrain=VideoPretrainConfig(num_clips=24, text_hidden_size=64, text_layers=2, vision_steps=2, vision_batch_size=8,
-                                 steps=6, batch_size=8),
+    pretrain=VideoPretrainConfig(num_clips=24, vision_steps=2, vision_batch_size=8, steps=6, batch_size=8),
     gen_overrides=("perturbations=[none,reverse]",),
 )
 

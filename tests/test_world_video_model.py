@@ -43,9 +43,6 @@ def test_reduced_build_loads_answers_and_is_cached(world, tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(out).eval()
     processor = AutoProcessor.from_pretrained(out)
     assert type(model).__name__ == "LlavaOnevisionForConditionalGeneration"
-    text = model.config.text_config
-    assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (
-        REDUCED.text_hidden_size, 2 * REDUCED.text_hidden_size, REDUCED.text_layers)
     from mmalign.eval.benchmarks.base import Item
     from mmalign.eval.generation import Sampling, TransformersBackend
 

@@ -67,11 +67,11 @@ _QWEN_MIN_PIXELS = 56 * 56
 _QWEN_MAX_PIXELS = 112 * 112
 
 
-def _spec(family: str, tokenizer_kind: str, seed: int, corpus: list[str], text_size: dict[str, int]) -> dict[str, Any]:
+def _spec(family: str, tokenizer_kind: str, seed: int, corpus: list[str]) -> dict[str, Any]:
     digest = hashlib.sha256("\x00".join(corpus).encode("utf-8")).hexdigest()
     import transformers
 
-    spec = {
+    return {
         "format_version": _FORMAT_VERSION,
         "family": family,
         "tokenizer_kind": tokenizer_kind,
@@ -79,9 +79,6 @@ def _spec(family: str, tokenizer_kind: str, seed: int, corpus: list[str], text_s
         "corpus_sha256": digest,
         "transformers_version": transformers.__version__,
     }
-    if text_size:  # only when given, so that existing default builds stay valid
-        spec["text_size"] = dict(sorted(text_size.items()))
-    return spec
 
 
 
@@ -92,7 +89,6 @@ def build_tiny_vlm(
     corpus: Iterable[str] = (),
     tokenizer_kind: str = "bpe",
     seed: int = 0,
-    text_size: dict[str, int] | None = None,
 ) -> Path:
     """Build, save and return a tiny random VLM + processor of ``family`` in ``output_dir``.
 
@@ -113,30 +109,23 @@ def build_tiny_vlm(
         corpus: extra text for the tokenizer (the built-in English word list is always added).
         tokenizer_kind: ``"bpe"``, ``"wordpiece"`` or ``"metaspace"`` (see ``train_tokenizer``).
         seed: seeds the weight initialisation.
-        text_size: sizes of the text model that replace the tiny defaults (keys of ``_TEXT``:
-            ``hidden_size``, ``intermediate_size``, ``num_hidden_layers``, ``num_attention_heads``,
-            ``num_key_value_heads``).
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown tiny VLM family {family!r}; expected one of {FAMILIES}")
-    text_size = {k: int(v) for k, v in (text_size or {}).items()}
-    if set(text_size) - set(_TEXT):
-        raise ValueError(f"text_size takes {sorted(_TEXT)}; got {sorted(set(text_size) - set(_TEXT))}")
     tokenizer_kind = _resolve_kind(tokenizer_kind)
     output_dir = Path(output_dir)
     corpus_list = [str(x) for x in corpus]
-    spec = _spec(family, tokenizer_kind, int(seed), corpus_list, text_size)
+    spec = _spec(family, tokenizer_kind, int(seed), corpus_list)
     return build_cached(
         output_dir,
         spec,
-        lambda tmp: _build_into(tmp, family, corpus_list, tokenizer_kind, int(seed), text_size),
+        lambda tmp: _build_into(tmp, family, corpus_list, tokenizer_kind, int(seed)),
         marker=_MARKER,
         what="tiny model build",
     )
 
 
-def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str, seed: int,
-                text_size: dict[str, int]) -> None:
+def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str, seed: int) -> None:
     import torch
     from transformers import GenerationConfig
 
@@ -158,8 +147,7 @@ def _build_into(path: Path, family: str, corpus: list[str], tokenizer_kind: str,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
-    text_kwargs = dict(_TEXT, **text_size)
-    text_kwargs.update(max_position_embeddings=4096, tie_word_embeddings=False, **ids)
+    text_kwargs = dict(_TEXT, max_position_embeddings=4096, tie_word_embeddings=False, **ids)
 
     from .more_families import BUILDERS
 

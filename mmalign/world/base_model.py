@@ -134,7 +134,7 @@ def _build_into(path: Path, seed: int, world_config: WorldConfig, cfg: PretrainC
     _check_grid(model, world)
     scenes = world.scenes("train", cfg.num_scenes)
     images = [world.render(s) for s in scenes]
-    with _preserved_rng_state(), fixed_threads(1):
+    with _preserved_rng_state(), _one_thread():
         _pretrain_vision(model, processor, world, scenes, images, cfg, seed, progress)
         _pretrain_captions(model, processor, world, scenes, images, cfg, seed, progress, path / "trainer")
     shutil.rmtree(path / "init")
@@ -154,14 +154,14 @@ def _check_grid(model: Any, world: World) -> None:
 
 
 @contextlib.contextmanager
-def fixed_threads(count: int) -> Iterator[None]:
-    """Train on ``count`` threads: the matrices are too small to gain from many (on a busy machine
-    more threads are many times slower), and a fixed thread count fixes the order of float sums,
-    so the build gives the same weights whatever the number of cores."""
+def _one_thread() -> Iterator[None]:
+    """Train on one thread: the matrices are too small to gain from more (on a busy machine more
+    threads are many times slower), and a fixed thread count fixes the order of float sums, so the
+    build gives the same weights whatever the number of cores."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(1)
     try:
         yield
     finally:

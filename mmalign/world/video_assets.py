@@ -35,7 +35,7 @@ class VideoExperiment:
     num_train: int = 2000
     num_heldout: int = 150  # per held-out split; the comparison may use the first ``world_eval_samples``
     pretrain: VideoPretrainConfig = field(default_factory=VideoPretrainConfig)
-    gen_overrides: tuple[str, ...] = ("max_items=1200",)  # the first 400 training clips' questions
+    gen_overrides: tuple[str, ...] = ("max_items=2400",)  # the first 800 training clips' questions
 
 
 #: what ``recipe=tiny_video`` builds (tests put a reduced experiment in its place)
