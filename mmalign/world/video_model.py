@@ -17,7 +17,7 @@ world's words, and pretrains it on the world's training clips in LLaVA's two ste
 
 With the default settings (the world's training split 30 % unusual) the base answers held-out
 usual clips right and, on unusual ones, mostly gives the usual answer (the usual direction, the
-usual companion, the usual order): over seeds 0–2 it answered 97–100 % of usual and 3–17 % of
+usual companion, the usual order): over seeds 0–2 it answered 98–100 % of usual and 1–28 % of
 unusual clips' multiple-choice questions right (its row in ``recipe=tiny_video``'s comparison).
 Deterministic for (seed, world, pretraining config), software and CPU type: it trains on one
 thread (see :mod:`mmalign.world.base_model`). Cached with
