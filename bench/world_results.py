@@ -54,9 +54,6 @@ METHOD_KEYS = {
     "rrpo_seqreward": {"alpha": 0.01, "beta": 0.1},
     "rrpo_nokl": {"beta": 0.1},
 }
-#: how the tables and charts name the methods
-LABELS = {"dpa": "DPA", "dpo": "DPO", "tdpo": "TDPO", "rrpo": "RRPO", "rrpo_seqreward": "RRPO, sequence-level reward",
-          "rrpo_nokl": "RRPO, no token-wise KL"}
 RECIPES = {"image": "tiny", "video": "tiny_video"}
 DEFAULT_METHODS = {"image": ["dpa", "rrpo", "dpo", "tdpo"],
                    "video": ["rrpo", "rrpo_seqreward", "rrpo_nokl", "dpo", "dpa", "tdpo"]}
@@ -119,6 +116,13 @@ def run(args: list[str]) -> None:
         sys.exit(f"failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
+def method_label(method: str) -> str:
+    """How tables and charts name a method: its model-card name (``mmalign.hub.PAPERS``)."""
+    from mmalign.hub import PAPERS
+
+    return PAPERS[method][0]
+
+
 def mean_sd(values: list[float], signed: bool = False) -> str:
     """``mean ± sd`` to one decimal; ``signed`` writes the mean's sign (a change from the base)."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -138,7 +142,7 @@ def table(results: dict[str, list[dict]]) -> str:
         relative = [100.0 * (r[method]["unusual"]["chair_i"] - r["base"]["unusual"]["chair_i"]) / r["base"]["unusual"]["chair_i"]
                     for r in (x["models"] for x in runs)]
         kl = [1e3 * r["kl_per_token"] for r in runs]
-        lines.append(f"| {LABELS[method]} | " + " | ".join(mean_sd([m[s][k] for m in rows]) for s, k in COLUMNS)
+        lines.append(f"| {method_label(method)} | " + " | ".join(mean_sd([m[s][k] for m in rows]) for s, k in COLUMNS)
                      + f" | {mean_sd(relative, signed=True)} % | {mean_sd(kl)} |")
     return "\n".join(lines)
 
@@ -147,7 +151,7 @@ def chart(results: dict[str, list[dict]], output: Path) -> Path:
     from mmalign.eval.compare import plot
 
     columns = [("unusual", "chair_s"), ("unusual", "chair_i"), ("unusual", "recall"), ("usual", "recall")]
-    rows = [("base", "base", next(iter(results.values())))] + [(LABELS[m], m, runs) for m, runs in results.items()]
+    rows = [("base", "base", next(iter(results.values())))] + [(method_label(m), m, runs) for m, runs in results.items()]
     labels = [label for label, _, _ in rows]
     values = [[statistics.mean(r["models"][key][split][name] for r in runs) for split, name in columns]
               for _, key, runs in rows]
@@ -174,7 +178,7 @@ def video_table(results: dict[str, list[dict]]) -> str:
         models = [r["models"] for r in runs]
         gain = {split: [m[method][split]["accuracy"] - m["base"][split]["accuracy"] for m in models] for split in ("unusual", "usual")}
         kl = [1e3 * r["kl_per_token"] for r in runs]
-        lines.append(f"| {LABELS[method]} | " + " | ".join(cells([m[method] for m in models]))
+        lines.append(f"| {method_label(method)} | " + " | ".join(cells([m[method] for m in models]))
                      + f" | {mean_sd(gain['unusual'], signed=True)} | {mean_sd(gain['usual'], signed=True)} | {mean_sd(kl)} |")
     return "\n".join(lines)
 
@@ -185,7 +189,7 @@ def video_chart(results: dict[str, list[dict]], output: Path) -> Path:
     from mmalign.world.video import TASKS
 
     columns = [("usual", None), ("unusual", None), *[("unusual", t) for t in TASKS]]
-    rows = [("base", "base", next(iter(results.values())))] + [(LABELS[m], m, runs) for m, runs in results.items()]
+    rows = [("base", "base", next(iter(results.values())))] + [(method_label(m), m, runs) for m, runs in results.items()]
 
     def value(model: dict, split: str, task: str | None) -> float:
         return model[split]["accuracy"] if task is None else model[split]["groups"][task]
