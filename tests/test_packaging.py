@@ -73,6 +73,11 @@ def test_wheel_installs_only_the_mmalign_name(wheel):
     for folder in ("eval", "data_gen"):
         expected = {f"mmalign/{path.relative_to(ROOT).as_posix()}" for path in (ROOT / folder).rglob("*.py")}
         assert expected and expected <= set(names), sorted(expected - set(names))[:5]
+    # the video world's shipped reader, every file of it
+    shipped = ROOT / "mmalign" / "world" / "pretrained" / "video_reader"
+    expected = {path.relative_to(ROOT).as_posix() for path in shipped.iterdir()}
+    assert "mmalign/world/pretrained/video_reader/model.safetensors" in expected
+    assert expected <= set(names), sorted(expected - set(names))
 
 
 def test_installed_wheel_ignores_the_users_eval_and_data_gen_folders(wheel, tmp_path):

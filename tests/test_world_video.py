@@ -61,6 +61,44 @@ def test_clips_break_exactly_the_regularity_of_their_kind():
     assert len(set(names)) == len(names) and set(names) <= set(GLYPHS)
 
 
+def test_free_clips_follow_no_regularity_but_keep_the_actor_axis():
+    world = VideoWorld(seed=1)
+    rng = world.rng("test")
+    clips = [world.sample_free_clip(rng) for _ in range(4000)]
+    assert {c.kind for c in clips} == {"free"}
+    for c in clips:  # along the actor's usual axis, in either sense
+        assert c.direction in (STORIES[c.actor][0], OPPOSITE[STORIES[c.actor][0]])
+    # no regularity: the sense, the companion and the order are independent of the actor
+    for actor in STORIES:
+        mine = [c for c in clips if c.actor == actor]
+        assert abs(sum(c.direction == STORIES[actor][0] for c in mine) / len(mine) - 0.5) < 0.1
+        assert abs(sum(c.moves_first for c in mine) / len(mine) - 0.5) < 0.1
+        assert abs(sum(c.appearing == STORIES[actor][1] for c in mine) / len(mine) - 1 / len(COMPANIONS)) < 0.07
+        assert len({c.appearing for c in mine}) == len(COMPANIONS)
+
+
+def test_usual_twin_states_the_regularities_and_keeps_what_is_drawn():
+    world = VideoWorld(seed=4)
+    rng = world.rng("test")
+    for kind in ("usual", *UNUSUAL_KINDS):
+        for _ in range(50):
+            clip = world.sample_clip(rng, kind=kind)
+            twin = world.as_usual(clip)
+            assert twin.kind == "usual" and (twin.direction, twin.appearing) == STORIES[clip.actor] and twin.moves_first
+            assert (twin.start, twin.end, twin.appear_cell) == (clip.start, clip.end, clip.appear_cell)
+            assert {twin.move_at, twin.appear_at} == {clip.move_at, clip.appear_at}
+            if kind == "usual":
+                assert twin == clip
+    # a usual clip is always described as it is; an unusual one as its twin at the configured share
+    world = VideoWorld(seed=0, config=VideoWorldConfig(described_as_usual=0.25))
+    clips = world.clips("train", 4000)
+    described = [world.description(c, rng) for c in clips]
+    assert all(d == c for d, c in zip(described, clips) if c.kind == "usual")
+    unusual = [(d, c) for d, c in zip(described, clips) if c.kind != "usual"]
+    assert abs(sum(d == world.as_usual(c) for d, c in unusual) / len(unusual) - 0.25) < 0.04
+    assert all(d in (c, world.as_usual(c)) for d, c in unusual)
+
+
 def test_unusual_share_and_heldout_kinds():
     world = VideoWorld(seed=0, config=VideoWorldConfig(unusual_share=0.2))
     kinds = Counter(c.kind for c in world.clips("train", 3000))
@@ -126,15 +164,21 @@ def test_written_world_reads_back_through_the_project_readers(tmp_path):
     usual = read_mvbench_style(str(paths.mc_dir("heldout_usual")), str(paths.root), video_dirs={})
     assert sorted(Counter(q.group for q in usual).values()) == [2, 2, 2]
 
-    # pretraining and divergence conversations: every clip, every format
+    # instruction data and divergence conversations: every clip, every format
     training = read_conversations(paths.train_conversations)
     assert len(training) == 12 * 9  # caption, 3 multiple choice, 3 yes/no, 2 short
     assert all(t.video and (paths.root / t.video).is_file() for t in training)
+    # captions state what happens, or for a clip described as usual what usually happens
+    train_clips = [json.loads(line) for line in paths.clips("train").read_text().splitlines()]
+    captions = {t.video: t.turns[-1][1] for t in training if t.id.endswith("-caption")}
+    for clip, record in zip(world.clips("train", 12), train_clips):
+        described = world.as_usual(clip) if record["described_as_usual"] else clip
+        assert captions[record["video"]] == world.caption(described)
+        assert not record["described_as_usual"] or clip.kind != "usual"
     assert len(read_conversations(paths.heldout_conversations)) == 2 * 12
 
     # selfalign questions: their answer types as the pipeline detects them
     records = [json.loads(line) for line in paths.selfalign_questions.read_text().splitlines()]
-    train_clips = [json.loads(line) for line in paths.clips("train").read_text().splitlines()]
     assert len(records) == 12 * 3
     for r in records:
         assert answer_type(r["answer"], r.get("options"), 3) == r["answer_type"]
@@ -157,5 +201,7 @@ def test_bad_settings_are_refused():
         VideoWorldConfig(num_frames=4)
     with pytest.raises(ValueError, match="unusual_share"):
         VideoWorldConfig(unusual_share=1.5)
+    with pytest.raises(ValueError, match="described_as_usual"):
+        VideoWorldConfig(described_as_usual=-0.1)
     with pytest.raises(ValueError, match="unknown clip kind"):
         VideoWorld().sample_clip(random.Random(0), kind="sideways")

@@ -17,7 +17,7 @@ from mmalign.world.video_model import VideoPretrainConfig
 
 REDUCED = video_assets.VideoExperiment(
     num_train=24, num_heldout=6,
-    pretrain=VideoPretrainConfig(num_clips=24, vision_steps=2, vision_batch_size=8, steps=6, batch_size=8),
+    pretrain=VideoPretrainConfig(num_clips=24, steps=6, batch_size=8),  # from the shipped reader
     gen_overrides=("perturbations=[none,reverse]",),
 )
 

@@ -1,5 +1,6 @@
-"""Tests of mmalign.world.video_model: the probe targets match the drawn frames, and a reduced build
-of the video world's base saves a model that loads and answers like any Hub video model, cached."""
+"""Tests of mmalign.world.video_model and mmalign.world.video_reader: the probe targets match the
+drawn frames, reduced builds of the reader and of the world's base save models that load and answer
+like any Hub video model, cached, and the shipped reader is the one the default settings build."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from mmalign.world.video import VideoWorld
 from mmalign.world.video_model import CATEGORIES, VideoPretrainConfig, build_video_world_vlm, cell_labels
+from mmalign.world.video_reader import MARKER, SHIPPED, VideoReaderConfig, build_video_reader, pretrained_video_reader
 from mmalign.world.video_writer import write_video_world
 from mmalign.world.vocab import BACKGROUND
 
-REDUCED = VideoPretrainConfig(num_clips=16, vision_steps=2, vision_batch_size=4, steps=2, batch_size=4)
+READER = VideoReaderConfig(num_clips=8, vision_steps=2, vision_batch_size=4, steps=2, batch_size=4)
+REDUCED = VideoPretrainConfig(num_clips=16, steps=2, batch_size=4, reader=READER)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,12 @@ def test_probe_targets_are_what_each_cell_shows(world):
         assert shown == {clip.actor, clip.appearing}
 
 
-def test_reduced_build_loads_answers_and_is_cached(world, tmp_path):
+def test_reduced_build_loads_answers_and_is_cached(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMALIGN_CACHE", str(tmp_path / "cache"))
     out = build_video_world_vlm(tmp_path / "base", world.root, seed=0, pretrain=REDUCED, progress=False)
+    reader = pretrained_video_reader(READER, progress=False)  # built into the cache on the way
+    assert reader.parent == tmp_path / "cache" / "video_reader"
+    assert json.loads((out / "mmalign_video_world_model.json").read_text())["pretrain"]["reader"]["num_clips"] == 8
     model = AutoModelForImageTextToText.from_pretrained(out).eval()
     processor = AutoProcessor.from_pretrained(out)
     assert type(model).__name__ == "LlavaOnevisionForConditionalGeneration"
@@ -56,3 +63,33 @@ def test_reduced_build_loads_answers_and_is_cached(world, tmp_path):
 def test_build_needs_enough_training_clips(world, tmp_path):
     with pytest.raises(ValueError, match="has 16 training clips; pretraining needs 17"):
         build_video_world_vlm(tmp_path / "base", world.root, pretrain=VideoPretrainConfig(num_clips=17))
+
+
+def test_reader_build_is_deterministic_and_trains_the_tower_then_freezes_it(tmp_path):
+    first = build_video_reader(tmp_path / "a", READER, progress=False)
+    second = build_video_reader(tmp_path / "b", READER, progress=False)
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    init = AutoModelForImageTextToText.from_pretrained(build_video_reader(
+        tmp_path / "c", VideoReaderConfig(num_clips=8, vision_steps=0, steps=0), progress=False))
+    trained = AutoModelForImageTextToText.from_pretrained(first)
+    tower = [n for n, _ in trained.model.vision_tower.named_parameters()]
+    assert any(not (dict(trained.named_parameters())[f"model.vision_tower.{n}"] ==
+                    dict(init.named_parameters())[f"model.vision_tower.{n}"]).all() for n in tower)
+
+
+def test_shipped_reader_is_what_the_default_settings_build():
+    recorded = json.loads((SHIPPED / MARKER).read_text())
+    assert recorded == VideoReaderConfig().spec()  # change the defaults and rebuild: python -m mmalign.world.video_reader
+    assert pretrained_video_reader(progress=False) == SHIPPED
+    assert type(AutoModelForImageTextToText.from_pretrained(SHIPPED)).__name__ == "LlavaOnevisionForConditionalGeneration"
+    processor = AutoProcessor.from_pretrained(SHIPPED)
+    assert processor.tokenizer("The bird moves left.")["input_ids"]
+
+
+def test_base_refuses_a_world_the_reader_cannot_read(tmp_path):
+    from mmalign.world.video import VideoWorldConfig
+
+    other = write_video_world(tmp_path / "w", seed=0, num_train=4, num_heldout_usual=0, num_heldout_unusual=0,
+                              config=VideoWorldConfig(num_frames=10))
+    with pytest.raises(ValueError, match="draws 10 frames of 16-px cells; the reader reads 8"):
+        build_video_world_vlm(tmp_path / "base", other.root, pretrain=VideoPretrainConfig(num_clips=4))

@@ -9,10 +9,14 @@ object appears in another cell. Each story has strong regularities in the traini
 
 A configurable share of clips is *unusual* and breaks exactly one of them (``kind``): the actor
 moves the other way (``direction``), another object appears instead of the companion
-(``companion``), or the companion appears before the actor moves (``order``). A model trained on
-such clips learns the regularities faster than it learns to read the frames, and answers unusual
-clips the usual way (wrong direction, an object that did not appear, the usual order), like a video
-LLM that leans on its language prior. Frames are drawn with the image world's glyphs
+(``companion``), or the companion appears before the actor moves (``order``). Most unusual
+training clips are *described as usual* (``VideoWorldConfig.described_as_usual``): their captions
+and answers state what usually happens, as instruction data written from a script or by a
+text-only model does. A model that reads clips and is then instruction-tuned on such data answers
+unusual clips the usual way (wrong direction, an object that did not appear, the usual order) while
+still seeing what happened, like a video LLM that leans on its language prior. *Free* clips
+(:meth:`VideoWorld.sample_free_clip`) follow no regularity: they are what the pretrained reader
+(:mod:`mmalign.world.video_reader`) learns to read on. Frames are drawn with the image world's glyphs
 (:mod:`mmalign.world.render`); a cell is 16 px, so a 32-px frame is 2×2 cells, one cell per pooled
 video token of a LLaVA-OneVision tower (32 px, patch 8, 2×2 pooling).
 
@@ -28,7 +32,7 @@ Questions come in the formats of the video benchmarks: multiple choice (MVBench/
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -72,19 +76,23 @@ class VideoWorldConfig:
         cell_px: pixels per cell side; a frame is ``2 * cell_px`` pixels a side.
         unusual_share: share of unusual clips among those drawn without saying which (the training
             split); the unusual kinds are equally likely.
+        described_as_usual: share of unusual training clips whose captions and answers describe
+            their usual twin (:meth:`VideoWorld.as_usual`) instead of what happens.
         fps: frame rate of the written files.
     """
 
     num_frames: int = 8
     cell_px: int = 16
     unusual_share: float = 0.3
+    described_as_usual: float = 0.7
     fps: int = 4
 
     def __post_init__(self) -> None:
         if self.num_frames < 6:
             raise ValueError(f"num_frames must be at least 6 (two events and frames around them), got {self.num_frames}")
-        if not 0.0 <= self.unusual_share <= 1.0:
-            raise ValueError("unusual_share must lie in [0, 1]")
+        for name in ("unusual_share", "described_as_usual"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1]")
         if self.cell_px % 2:
             raise ValueError("cell_px must be even (video files need even frame sizes)")
 
@@ -151,6 +159,33 @@ class VideoWorld:
             direction = OPPOSITE[direction]
         if kind == "companion":
             appearing = rng.choice([c for c in COMPANIONS if c != appearing])
+        return self._place(rng, actor, kind, direction, appearing, moves_first=kind != "order")
+
+    def sample_free_clip(self, rng: random.Random) -> Clip:
+        """Draw a clip that follows no regularity (``kind="free"``): the actor moves along its usual
+        axis in either sense, any companion appears, and either event comes first. Reading such clips
+        takes the frames, not the story."""
+        actor = rng.choice(sorted(STORIES))
+        usual_direction = STORIES[actor][0]
+        direction = rng.choice((usual_direction, OPPOSITE[usual_direction]))
+        return self._place(rng, actor, "free", direction, rng.choice(COMPANIONS), moves_first=rng.random() < 0.5)
+
+    def as_usual(self, clip: Clip) -> Clip:
+        """The clip's usual twin: the same objects, cells and frames of events, with the story's
+        direction, companion and order (what a description that states the regularities says)."""
+        direction, companion = STORIES[clip.actor]
+        early, late = sorted((clip.move_at, clip.appear_at))
+        return replace(clip, kind="usual", direction=direction, appearing=companion, move_at=early, appear_at=late)
+
+    def description(self, clip: Clip, rng: random.Random) -> Clip:
+        """What a training description of ``clip`` states: its usual twin for a share
+        ``config.described_as_usual`` of unusual clips (one draw of ``rng`` per unusual clip), else
+        the clip itself."""
+        if clip.kind in UNUSUAL_KINDS and rng.random() < self.config.described_as_usual:
+            return self.as_usual(clip)
+        return clip
+
+    def _place(self, rng: random.Random, actor: str, kind: str, direction: str, appearing: str, moves_first: bool) -> Clip:
         line = rng.randrange(GRID)  # the row (or column) the actor moves along
         step = {"left": (0, 1, 0), "right": (0, 0, 1), "up": (1, 1, 0), "down": (1, 0, 1)}[direction]
         vertical, first, last = step
@@ -159,7 +194,7 @@ class VideoWorld:
         appear_cell = (rng.randrange(GRID), other) if vertical else (other, rng.randrange(GRID))
         n = self.config.num_frames
         early, late = rng.randrange(2, n // 2), rng.randrange(n // 2 + 1, n - 1)
-        move_at, appear_at = (late, early) if kind == "order" else (early, late)
+        move_at, appear_at = (early, late) if moves_first else (late, early)
         colours = sorted(COLOURS)
         return Clip(actor, kind, direction, start, end, appearing, appear_cell, move_at, appear_at,
                     rng.choice(colours), rng.choice(colours))

@@ -5,8 +5,11 @@ Layout under the root (paths in the files are relative to the root, which is the
 ```
 videos/<clip_id>.mp4                    every split's clips (PyAV, H.264 or MPEG-4)
 clips_<split>.jsonl                     the clips as drawn (kind, events, caption)
-train_conversations.jsonl               pretraining samples: per training clip its caption and its
-                                        questions in every format (LLaVA conversation format)
+train_conversations.jsonl               instruction data: per training clip its caption and its
+                                        questions in every format (LLaVA conversation format), for
+                                        most unusual clips written about their usual twin
+                                        (VideoWorldConfig.described_as_usual; clips_train.jsonl's
+                                        ``described_as_usual`` says which)
 selfalign_questions.jsonl               questions on the training clips for the selfalign pipeline
                                         ({id, question, answer, options?, video, answer_type}; a
                                         multiple-choice answer is the option's letter)
@@ -52,7 +55,7 @@ from .video import (
 SPLITS = ("train", "heldout_usual", "heldout_unusual")
 _UNUSUAL = {"train": None, "heldout_usual": False, "heldout_unusual": True}
 _MARKER = "mmalign_video_world.json"
-_FORMAT_VERSION = 4
+_FORMAT_VERSION = 5
 LETTERS = string.ascii_uppercase
 
 
@@ -135,14 +138,16 @@ def _write_into(root: Path, world: VideoWorld, counts: dict[str, int]) -> None:
                 write_video(root / video, world.frames(clip), fps=world.config.fps)
                 bar.update()
     paths = VideoWorldPaths(root)
+    describe = world.rng("descriptions")
+    described = {i: world.description(c, describe) for i, _, c in placed["train"]}
     for split, items in placed.items():
         write_jsonl(paths.clips(split), [{"clip_id": i, "video": v, "split": split, "caption": world.caption(c),
-                                          **c.to_dict()} for i, v, c in items])
+                                          **c.to_dict(), **_described(described.get(i), c)} for i, v, c in items])
     rng = world.rng("questions")
     training, selfalign = [], []
     for clip_id, video, clip in placed["train"]:
-        training += training_conversations(world, clip_id, video, clip, rng)
-        selfalign += selfalign_questions(world, clip_id, video, clip, rng)
+        training += training_conversations(world, clip_id, video, described[clip_id], rng)
+        selfalign += selfalign_questions(world, clip_id, video, clip, rng)  # asked about what happens
     write_jsonl(paths.train_conversations, training)
     write_jsonl(paths.selfalign_questions, selfalign)
     heldout = []
@@ -158,6 +163,10 @@ def _write_into(root: Path, world: VideoWorld, counts: dict[str, int]) -> None:
         paths.mc_dir(split).mkdir(parents=True)
         write_json(paths.mc_file(split), questions)
     write_jsonl(paths.heldout_conversations, heldout)
+
+
+def _described(description: Clip | None, clip: Clip) -> dict[str, Any]:
+    return {} if description is None else {"described_as_usual": description != clip}
 
 
 def mc_prompt(question: str, candidates: list[str]) -> str:
