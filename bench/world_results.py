@@ -54,6 +54,10 @@ METHOD_KEYS = {
     "rrpo_seqreward": {"alpha": 0.01, "beta": 0.1},
     "rrpo_nokl": {"beta": 0.1},
 }
+#: the video world's RRPO and its ablations take the paper's LongVU-7B settings, as recipes/tiny_video.yaml
+#: does (its LLaVA-Video-7B ones, alpha=0.01, let the aligned model drift from usual answers there)
+VIDEO_KEYS = {**METHOD_KEYS, "rrpo": {"alpha": 0.05, "beta": 0.5}, "rrpo_seqreward": {"alpha": 0.05, "beta": 0.5},
+              "rrpo_nokl": {"beta": 0.5}}
 RECIPES = {"image": "tiny", "video": "tiny_video"}
 DEFAULT_METHODS = {"image": ["dpa", "rrpo", "dpo", "tdpo"],
                    "video": ["rrpo", "rrpo_seqreward", "rrpo_nokl", "dpo", "dpa", "tdpo"]}
@@ -68,7 +72,7 @@ def method_recipe(method: str, work: Path, world: str = "image") -> Path:
     recipe = yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())
     for key in ("alpha", "beta", "variant"):
         recipe.pop(key, None)
-    recipe.update(method=method, **METHOD_KEYS[method])
+    recipe.update(method=method, **(VIDEO_KEYS if world == "video" else METHOD_KEYS)[method])
     path = work / f"{name}_{method}.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
