@@ -11,8 +11,16 @@ import pytest
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from mmalign.world.video import VideoWorld
-from mmalign.world.video_model import CATEGORIES, VideoPretrainConfig, build_video_world_vlm, cell_labels
-from mmalign.world.video_reader import MARKER, SHIPPED, VideoReaderConfig, build_video_reader, pretrained_video_reader
+from mmalign.world.video_model import VideoPretrainConfig, build_video_world_vlm
+from mmalign.world.video_reader import (
+    CATEGORIES,
+    MARKER,
+    SHIPPED,
+    VideoReaderConfig,
+    build_video_reader,
+    cell_labels,
+    pretrained_video_reader,
+)
 from mmalign.world.video_writer import write_video_world
 from mmalign.world.vocab import BACKGROUND
 

@@ -20,25 +20,19 @@ world, settings, reader), software and CPU type: it trains on one thread (see
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from ..cache import build_cached
 from ..tiny.families import save_quietly
-from .video import GRID, STORIES, VideoWorld, VideoWorldConfig
-from .video_reader import VideoReaderConfig, pretrained_video_reader
+from .video import VideoWorldConfig
+from .video_reader import VideoReaderConfig, load_clips, instruction_tune, pretrained_video_reader
 from .video_writer import VideoWorldPaths
-from .vocab import COLOURS
 
 __all__ = ["VideoPretrainConfig", "build_video_world_vlm"]
 
 _MARKER = "mmalign_video_world_model.json"
 _FORMAT_VERSION = 2
-#: probe classes per cell: empty, then every category a clip can show
-CATEGORIES = sorted({name for actor, (_, companion) in STORIES.items() for name in (actor, companion)})
-
 
 @dataclass(frozen=True)
 class VideoPretrainConfig:
@@ -116,76 +110,10 @@ def _build_into(path: Path, paths: VideoWorldPaths, reader: Path, seed: int, cfg
     processor = AutoProcessor.from_pretrained(reader)
     model.model.vision_tower.requires_grad_(False)
     clips = [json.loads(line) for line in paths.clips("train").read_text(encoding="utf-8").splitlines()][: cfg.num_clips]
-    videos = _load_clips(paths.root, [c["video"] for c in clips])
+    videos = load_clips(paths.root, [c["video"] for c in clips])
     samples = [c for c in read_conversations(paths.train_conversations) if c.video in videos]
     with _preserved_rng_state(), _one_thread():
         instruction_tune(model, processor, samples, videos, steps=cfg.steps, batch_size=cfg.batch_size,
                          learning_rate=cfg.learning_rate, warmup_ratio=cfg.warmup_ratio, seed=seed, progress=progress)
     model.eval()
     save_quietly(model, processor, path)
-
-
-def _check_grid(model: Any, world: VideoWorld) -> None:
-    vision = model.config.vision_config
-    pooled = -(-(vision.image_size // vision.patch_size) // 2)  # OneVision pools video features 2×2
-    if pooled != GRID or vision.image_size != world.frame_size:
-        raise ValueError(f"the video world's {world.frame_size}-px frames of {GRID}×{GRID} cells must match the "
-                         f"tower's {vision.image_size}-px input and its {pooled}×{pooled} pooled tokens")
-
-
-def _load_clips(root: Path, videos: list[str]) -> dict[str, Any]:
-    """Every clip decoded once (as training decodes it), by its path relative to the root."""
-    from ..data.media import load_video
-
-    return {video: load_video(root / video, num_frames=None) for video in dict.fromkeys(videos)}
-
-
-def cell_labels(clip: dict[str, Any], num_frames: int) -> tuple[list[list[int]], list[list[int]]]:
-    """Probe targets of a clip record (``clips_<split>.jsonl``): per frame, per cell in reading
-    order, the category (1 + index in :data:`CATEGORIES`) and colour (1 + index in the sorted
-    colours) of the object there, 0 for an empty cell."""
-    colours = sorted(COLOURS)
-    category = [[0] * GRID * GRID for _ in range(num_frames)]
-    colour = [[0] * GRID * GRID for _ in range(num_frames)]
-    for t in range(num_frames):
-        shown = [(clip["start"] if t < clip["move_at"] else clip["end"], clip["actor"], clip["actor_colour"])]
-        if t >= clip["appear_at"]:
-            shown.append((clip["appear_cell"], clip["appearing"], clip["appearing_colour"]))
-        for (row, col), name, paint in shown:
-            category[t][row * GRID + col] = 1 + CATEGORIES.index(name)
-            colour[t][row * GRID + col] = 1 + colours.index(paint)
-    return category, colour
-
-
-def instruction_tune(model, processor, samples, videos: dict[str, Any], steps: int, batch_size: int,
-                     learning_rate: float, warmup_ratio: float, seed: int, progress: bool = True,
-                     desc: str = "instruction tuning") -> None:
-    """Supervised answers (captions and questions): AdamW on a cosine schedule over the trainable
-    parameters, loss on the response tokens only, as training scores them."""
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import get_cosine_schedule_with_warmup
-
-    from ..data.dataset import PreferenceCollator
-    from ..data.encoding import encode
-
-    collator = PreferenceCollator(processor)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    schedule = get_cosine_schedule_with_warmup(optimizer, round(warmup_ratio * steps), steps)
-    rng = random.Random(seed)
-    model.train()
-    for _ in tqdm(range(steps), desc=desc, disable=not progress):
-        batch = [collator.reference_sequence({"reference": s, "reference_images": [], "reference_video": videos[s.video]})
-                 for s in rng.sample(samples, batch_size)]
-        encoded = encode(processor, batch)
-        inputs = encoded["inputs"]
-        labels = inputs["input_ids"].masked_fill(~encoded["response_mask"], -100)
-        # the mask marks the scored tokens themselves; the model's loss shifts labels by one
-        loss = model(**inputs, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-    model.eval()

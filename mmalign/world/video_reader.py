@@ -11,8 +11,8 @@ text model) trained on *free* clips, which follow no regularity
    predict the category, the colour and the cell of what it shows; tower and projector are trained
    (Adam), the probes are thrown away and the tower frozen.
 2. **Captions and questions.** Every free clip's caption and questions in every format, with the
-   true answers, trained as :mod:`mmalign.world.video_model` instruction-tunes (projector and
-   language model).
+   true answers (:func:`instruction_tune`, which later turns the reader into a world's base in
+   :mod:`mmalign.world.video_model`; projector and language model).
 
 Reading a move's sense takes the text model a long time (it must bind a cell to a frame), so the
 build takes several minutes on one thread. The repository ships it, built with the defaults
@@ -35,15 +35,18 @@ from typing import Any
 from ..cache import build_cached
 from ..tiny import build_tiny_vlm
 from ..tiny.families import save_quietly
-from .video import GRID, VideoWorld, VideoWorldConfig
+from .video import GRID, STORIES, VideoWorld, VideoWorldConfig
 from .vocab import COLOURS
 
-__all__ = ["VideoReaderConfig", "build_video_reader", "pretrained_video_reader", "SHIPPED"]
+__all__ = ["CATEGORIES", "SHIPPED", "VideoReaderConfig", "build_video_reader", "cell_labels", "instruction_tune",
+           "pretrained_video_reader"]
 
 MARKER = "mmalign_video_reader.json"
 _FORMAT_VERSION = 1
 #: the copy the repository ships, built with ``VideoReaderConfig()``
 SHIPPED = Path(__file__).parent / "pretrained" / "video_reader"
+#: probe classes per cell: empty, then every category a clip can show
+CATEGORIES = sorted({name for actor, (_, companion) in STORIES.items() for name in (actor, companion)})
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,6 @@ def _build_into(path: Path, cfg: VideoReaderConfig, progress: bool) -> None:
     from ..data.readers import read_conversations
     from ..data.jsonio import write_jsonl
     from .base_model import _one_thread, _preserved_rng_state
-    from .video_model import _check_grid, _load_clips, instruction_tune
     from .video_writer import training_conversations
 
     world = VideoWorld(cfg.seed, cfg.world)
@@ -129,7 +131,7 @@ def _build_into(path: Path, cfg: VideoReaderConfig, progress: bool) -> None:
         # written and decoded as a world's files are, so the reader sees what it will be shown
         for video, clip in clips:
             write_video(Path(scratch) / video, world.frames(clip), fps=cfg.world.fps)
-        videos = _load_clips(Path(scratch), [video for video, _ in clips])
+        videos = load_clips(Path(scratch), [video for video, _ in clips])
         questions = world.rng("free questions")
         conversations = [c for i, (video, clip) in enumerate(clips)
                          for c in training_conversations(world, i, video, clip, questions)]
@@ -150,7 +152,6 @@ def _pretrain_vision(model, processor, world: VideoWorld, clips, videos, cfg: Vi
     import torch
     from tqdm.auto import tqdm
 
-    from .video_model import CATEGORIES, cell_labels
 
     torch.manual_seed(cfg.seed)
     labels = [cell_labels(clip.to_dict(), world.config.num_frames) for clip in clips]
@@ -180,6 +181,72 @@ def _pretrain_vision(model, processor, world: VideoWorld, clips, videos, cfg: Vi
         optimizer.zero_grad()
     inner.vision_tower.eval()
     inner.vision_tower.requires_grad_(False)
+
+
+def _check_grid(model: Any, world: VideoWorld) -> None:
+    vision = model.config.vision_config
+    pooled = -(-(vision.image_size // vision.patch_size) // 2)  # OneVision pools video features 2×2
+    if pooled != GRID or vision.image_size != world.frame_size:
+        raise ValueError(f"the video world's {world.frame_size}-px frames of {GRID}×{GRID} cells must match the "
+                         f"tower's {vision.image_size}-px input and its {pooled}×{pooled} pooled tokens")
+
+
+def load_clips(root: Path, videos: list[str]) -> dict[str, Any]:
+    """Every clip decoded once (as training decodes it), by its path relative to the root."""
+    from ..data.media import load_video
+
+    return {video: load_video(root / video, num_frames=None) for video in dict.fromkeys(videos)}
+
+
+def cell_labels(clip: dict[str, Any], num_frames: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Probe targets of a clip record (``clips_<split>.jsonl``): per frame, per cell in reading
+    order, the category (1 + index in :data:`CATEGORIES`) and colour (1 + index in the sorted
+    colours) of the object there, 0 for an empty cell."""
+    colours = sorted(COLOURS)
+    category = [[0] * GRID * GRID for _ in range(num_frames)]
+    colour = [[0] * GRID * GRID for _ in range(num_frames)]
+    for t in range(num_frames):
+        shown = [(clip["start"] if t < clip["move_at"] else clip["end"], clip["actor"], clip["actor_colour"])]
+        if t >= clip["appear_at"]:
+            shown.append((clip["appear_cell"], clip["appearing"], clip["appearing_colour"]))
+        for (row, col), name, paint in shown:
+            category[t][row * GRID + col] = 1 + CATEGORIES.index(name)
+            colour[t][row * GRID + col] = 1 + colours.index(paint)
+    return category, colour
+
+
+def instruction_tune(model, processor, samples, videos: dict[str, Any], steps: int, batch_size: int,
+                     learning_rate: float, warmup_ratio: float, seed: int, progress: bool = True,
+                     desc: str = "instruction tuning") -> None:
+    """Supervised answers (captions and questions): AdamW on a cosine schedule over the trainable
+    parameters, loss on the response tokens only, as training scores them."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    from ..data.dataset import PreferenceCollator
+    from ..data.encoding import encode
+
+    collator = PreferenceCollator(processor)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    schedule = get_cosine_schedule_with_warmup(optimizer, round(warmup_ratio * steps), steps)
+    rng = random.Random(seed)
+    model.train()
+    for _ in tqdm(range(steps), desc=desc, disable=not progress):
+        batch = [collator.reference_sequence({"reference": s, "reference_images": [], "reference_video": videos[s.video]})
+                 for s in rng.sample(samples, batch_size)]
+        encoded = encode(processor, batch)
+        inputs = encoded["inputs"]
+        labels = inputs["input_ids"].masked_fill(~encoded["response_mask"], -100)
+        # the mask marks the scored tokens themselves; the model's loss shifts labels by one
+        loss = model(**inputs, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+    model.eval()
 
 
 def main(argv: list[str] | None = None) -> None:
