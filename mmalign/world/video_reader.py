@@ -112,11 +112,12 @@ def build_video_reader(output_dir: str | Path, config: VideoReaderConfig | None 
 
 
 def _build_into(path: Path, cfg: VideoReaderConfig, progress: bool) -> None:
+    from tqdm.auto import tqdm
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from ..data.jsonio import write_jsonl
     from ..data.media import write_video
     from ..data.readers import read_conversations
-    from ..data.jsonio import write_jsonl
     from .base_model import _one_thread, _preserved_rng_state
     from .video_writer import training_conversations
 
@@ -129,7 +130,7 @@ def _build_into(path: Path, cfg: VideoReaderConfig, progress: bool) -> None:
     clips = [(f"free/{i}.mp4", world.sample_free_clip(rng)) for i in range(cfg.num_clips)]
     with tempfile.TemporaryDirectory(dir=path) as scratch:
         # written and decoded as a world's files are, so the reader sees what it will be shown
-        for video, clip in clips:
+        for video, clip in tqdm(clips, desc="reader: free clips", unit="clip", disable=not progress):
             write_video(Path(scratch) / video, world.frames(clip), fps=cfg.world.fps)
         videos = load_clips(Path(scratch), [video for video, _ in clips])
         questions = world.rng("free questions")
