@@ -33,7 +33,8 @@ def _read_marker(path: Path, marker: str) -> dict[str, Any] | None:
         return None
 
 
-def _is_complete(path: Path, spec: Mapping[str, Any], marker: str) -> bool:
+def is_built(path: Path, spec: Mapping[str, Any], marker: str) -> bool:
+    """Whether ``path`` holds a complete build whose marker records ``spec``."""
     found = _read_marker(path, marker)
     if found is None:
         return False
@@ -57,7 +58,7 @@ def build_cached(
     in that error.
     """
     output_dir = Path(output_dir)
-    if _is_complete(output_dir, spec, marker):
+    if is_built(output_dir, spec, marker):
         return output_dir
     if output_dir.exists():
         if not output_dir.is_dir():
@@ -71,13 +72,13 @@ def build_cached(
         build(tmp)
         (tmp / marker).write_text(json.dumps(dict(spec), indent=2) + "\n", encoding="utf-8")
         if output_dir.exists():
-            if _is_complete(output_dir, spec, marker):  # someone else finished first
+            if is_built(output_dir, spec, marker):  # someone else finished first
                 return output_dir
             shutil.rmtree(output_dir)
         try:
             os.replace(tmp, output_dir)
         except OSError:
-            if _is_complete(output_dir, spec, marker):  # a concurrent builder won the race
+            if is_built(output_dir, spec, marker):  # a concurrent builder won the race
                 return output_dir
             raise
     finally:

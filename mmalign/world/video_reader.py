@@ -85,22 +85,13 @@ def pretrained_video_reader(config: VideoReaderConfig | None = None, progress: b
     import hashlib
     import json
 
-    from ..cache import cache_dir
+    from ..cache import cache_dir, is_built
 
     config = config or VideoReaderConfig()
-    if SHIPPED.is_dir() and _recorded(SHIPPED) == config.spec():
+    if is_built(SHIPPED, config.spec(), MARKER):
         return SHIPPED
     digest = hashlib.sha256(json.dumps(config.spec(), sort_keys=True).encode()).hexdigest()[:12]
     return build_video_reader(cache_dir() / "video_reader" / digest, config, progress)
-
-
-def _recorded(path: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        return json.loads((path / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def build_video_reader(output_dir: str | Path, config: VideoReaderConfig | None = None, progress: bool = True) -> Path:
@@ -115,9 +106,8 @@ def _build_into(path: Path, cfg: VideoReaderConfig, progress: bool) -> None:
     from tqdm.auto import tqdm
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from ..data.jsonio import write_jsonl
     from ..data.media import write_video
-    from ..data.readers import read_conversations
+    from ..data.readers import conversation_from_dict
     from .base_model import _one_thread, _preserved_rng_state
     from .video_writer import training_conversations
 
@@ -133,11 +123,9 @@ def _build_into(path: Path, cfg: VideoReaderConfig, progress: bool) -> None:
         for video, clip in tqdm(clips, desc="reader: free clips", unit="clip", disable=not progress):
             write_video(Path(scratch) / video, world.frames(clip), fps=cfg.world.fps)
         videos = load_clips(Path(scratch), [video for video, _ in clips])
-        questions = world.rng("free questions")
-        conversations = [c for i, (video, clip) in enumerate(clips)
-                         for c in training_conversations(world, i, video, clip, questions)]
-        write_jsonl(Path(scratch) / "conversations.jsonl", conversations)
-        samples = list(read_conversations(Path(scratch) / "conversations.jsonl"))
+    questions = world.rng("free questions")
+    samples = [conversation_from_dict(raw, "llava", "free clips", raw["id"]) for i, (video, clip) in enumerate(clips)
+               for raw in training_conversations(world, i, video, clip, questions)]
     with _preserved_rng_state(), _one_thread():
         _pretrain_vision(model, processor, world, [clip for _, clip in clips], [videos[v] for v, _ in clips], cfg, progress)
         instruction_tune(model, processor, samples, videos, steps=cfg.steps, batch_size=cfg.batch_size,
